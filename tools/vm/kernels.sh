@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Resolve, fetch and cache Debian's guest kernels for the VM tests.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+
+usage() {
+	cat <<USAGE
+Usage: tools/vm/kernels.sh [--fetch] TARGET...
+
+TARGET is 6.1 (Debian's linux-image-amd64) or 6.12 (linux-image-6.12-amd64,
+same archive). The newest release of each is taken from apt's metadata at
+the time of the call; no point release is hard-coded.
+
+Prints one line per target: TARGET RELEASE VMLINUZ KDIR
+
+  --fetch   install the matching linux-headers package (for building
+            rpal.ko) and download and unpack the kernel image into
+            \$RPAL_CACHE/kernels/RELEASE/ (default $RPAL_CACHE); without it,
+            only targets already fetched are printed, others are an error.
+USAGE
+}
+
+fetch=0
+targets=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--fetch) fetch=1 ;;
+	-h|--help) usage; exit 0 ;;
+	6.1|6.12) targets+=("$1") ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[ ${#targets[@]} -gt 0 ] || { usage >&2; exit 2; }
+
+meta_of() {
+	case $1 in
+	6.1) echo linux-image-amd64 ;;
+	6.12) echo linux-image-6.12-amd64 ;;
+	esac
+}
+
+# The concrete image package a meta package points at, e.g.
+# linux-image-6.1.0-56-amd64; the release is the part after linux-image-.
+resolve() {
+	local meta=$1 dep
+	dep=$(apt-cache depends "$meta" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n1)
+	[ -n "$dep" ] || rpal_die "cannot resolve $meta: run apt-get update"
+	echo "${dep#linux-image-}"
+}
+
+for t in "${targets[@]}"; do
+	rel=$(resolve "$(meta_of "$t")")
+	dir="$RPAL_CACHE/kernels/$rel"
+	kdir="/lib/modules/$rel/build"
+	if [ $fetch = 1 ]; then
+		if [ ! -e "$kdir/include/generated/utsrelease.h" ]; then
+			rpal_log "kernels: installing linux-headers-$rel"
+			rpal_quiet "$RPAL_CACHE/apt-headers.log" env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y --no-install-recommends "linux-headers-$rel"
+		fi
+		if [ ! -f "$dir/vmlinuz" ]; then
+			rpal_log "kernels: fetching linux-image-$rel"
+			tmp=$(mktemp -d "$RPAL_CACHE/dl.XXXXXX")
+			(cd "$tmp" && rpal_quiet "$tmp/download.log" apt-get download "linux-image-$rel")
+			mkdir -p "$dir"
+			dpkg-deb --fsys-tarfile "$tmp"/linux-image-*.deb |
+				tar -x -O "./boot/vmlinuz-$rel" >"$dir/vmlinuz.tmp"
+			mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+			rm -rf "$tmp"
+		fi
+	fi
+	[ -f "$dir/vmlinuz" ] || rpal_die "kernel $t ($rel) not fetched: run tools/vm/kernels.sh --fetch $t"
+	[ -e "$kdir" ] || rpal_die "headers for $rel missing: run tools/vm/kernels.sh --fetch $t"
+	echo "$t $rel $dir/vmlinuz $kdir"
+done
