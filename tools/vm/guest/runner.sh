@@ -10,6 +10,9 @@ suite=$1 timeout=$2
 shift 2
 ko=/rpal/rpal.ko
 splat='WARNING:|BUG:|Oops|general protection|KASAN|lockdep|Call Trace|kmemleak: .*new suspected'
+# Lines that match but report no problem (the debug kernel's boot banner).
+benign='RCU lockdep checking is enabled'
+splats() { grep -E "$splat" "$1" | grep -vE "$benign"; }
 
 if [ $# -gt 0 ]; then
 	tests="$*"
@@ -28,7 +31,7 @@ echo "RPAL-VM: cpu flags: $(grep -m1 -o -w -E 'pku|ospke|la57|fsgsbase|pti' /pro
 # The boot log is judged like any test's log.
 dmesg -c >/tmp/boot.dmesg
 passed=0 failed=0 failed_names=""
-if grep -E "$splat" /tmp/boot.dmesg; then
+if splats /tmp/boot.dmesg; then
 	echo "FAIL boot (kernel log above)"
 	failed=1 failed_names="boot"
 fi
@@ -54,7 +57,7 @@ for t in $tests; do
 		fi
 	fi
 	dmesg -c >/tmp/test.dmesg
-	if grep -E "$splat" /tmp/test.dmesg >/tmp/test.splat; then
+	if splats /tmp/test.dmesg >/tmp/test.splat; then
 		sed 's/^/    dmesg: /' /tmp/test.dmesg
 		reason="${reason:+$reason; }kernel log: $(head -n1 /tmp/test.splat)"
 	fi
