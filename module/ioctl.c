@@ -68,23 +68,153 @@ static long rpal_ioc_version(void __user *uarg)
 	return rpal_copy_out(uarg, &v, sizeof(v), usize);
 }
 
+/* The fd's service, if it is registered and the caller is its process. */
+static int rpal_file_service(struct rpal_file *rf, struct rpal_service **svc)
+{
+	lockdep_assert_held(&rpal_mutex);
+	*svc = rf->svc;
+	if (!*svc || (*svc)->state != RPAL_SVC_ACTIVE)
+		return -ENOENT;
+	if ((*svc)->mm != current->mm)
+		return -EPERM;
+	return 0;
+}
+
+static long rpal_ioc_register(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_register r;
+	char name[RPAL_NAME_LEN];
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&r, sizeof(r), RPAL_REGISTER_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (r.flags || memchr_inv(r.resv, 0, sizeof(r.resv)))
+		return -EINVAL;
+	if (!current->mm)
+		return -EINVAL;
+	memcpy(name, r.name, sizeof(name));
+
+	memset(&r, 0, sizeof(r));
+	mutex_lock(&rpal_mutex);
+	ret = rpal_service_register(rf, name, &r);
+	mutex_unlock(&rpal_mutex);
+	if (ret)
+		return ret;
+	ret = rpal_copy_out(uarg, &r, sizeof(r), usize);
+	if (ret) {
+		/* Nobody learnt the id or token: undo, report nothing. */
+		mutex_lock(&rpal_mutex);
+		rpal_service_unregister(rf);
+		mutex_unlock(&rpal_mutex);
+	}
+	return ret;
+}
+
+static long rpal_ioc_unregister(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_unregister u;
+	struct rpal_service *svc;
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&u, sizeof(u), RPAL_UNREGISTER_SIZE_VER0, uarg,
+			   &usize);
+	if (ret)
+		return ret;
+	if (u.flags || memchr_inv(u.resv, 0, sizeof(u.resv)))
+		return -EINVAL;
+	mutex_lock(&rpal_mutex);
+	ret = rpal_file_service(rf, &svc);
+	if (!ret)
+		rpal_service_unregister(rf);
+	mutex_unlock(&rpal_mutex);
+	return ret;
+}
+
+static long rpal_ioc_request(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_request r;
+	struct rpal_service *svc;
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&r, sizeof(r), RPAL_REQUEST_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (r.flags || memchr_inv(r.resv, 0, sizeof(r.resv)))
+		return -EINVAL;
+	mutex_lock(&rpal_mutex);
+	ret = rpal_file_service(rf, &svc);
+	if (!ret)
+		ret = rpal_share_request(svc, &r);
+	mutex_unlock(&rpal_mutex);
+	if (ret)
+		return ret;
+	/*
+	 * A request that cannot be reported stays made: the caller can see
+	 * it with -EALREADY, or release it.
+	 */
+	return rpal_copy_out(uarg, &r, sizeof(r), usize);
+}
+
+static long rpal_ioc_release(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_release r;
+	struct rpal_service *svc;
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&r, sizeof(r), RPAL_RELEASE_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (r.flags || r.pad || memchr_inv(r.resv, 0, sizeof(r.resv)))
+		return -EINVAL;
+	mutex_lock(&rpal_mutex);
+	ret = rpal_file_service(rf, &svc);
+	if (!ret)
+		ret = rpal_share_release(svc, r.peer_id);
+	mutex_unlock(&rpal_mutex);
+	return ret;
+}
+
 u64 rpal_ioctl_commands(void)
 {
-	return BIT_ULL(RPAL_IOC_NR_VERSION);
+	return BIT_ULL(RPAL_IOC_NR_VERSION) | BIT_ULL(RPAL_IOC_NR_REGISTER) |
+	       BIT_ULL(RPAL_IOC_NR_UNREGISTER) | BIT_ULL(RPAL_IOC_NR_REQUEST) |
+	       BIT_ULL(RPAL_IOC_NR_RELEASE);
 }
 
 long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
+	struct rpal_file *rf = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
 	BUILD_BUG_ON(sizeof(struct rpal_version) != RPAL_VERSION_SIZE_VER0);
 	BUILD_BUG_ON(offsetof(struct rpal_version, api) != 24);
 	BUILD_BUG_ON(offsetof(struct rpal_version, module_version) != 48);
+	BUILD_BUG_ON(sizeof(struct rpal_register) != RPAL_REGISTER_SIZE_VER0);
+	BUILD_BUG_ON(offsetof(struct rpal_register, id) != 56);
+	BUILD_BUG_ON(sizeof(struct rpal_unregister) !=
+		     RPAL_UNREGISTER_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_request) != RPAL_REQUEST_SIZE_VER0);
+	BUILD_BUG_ON(offsetof(struct rpal_request, state) != 40);
+	BUILD_BUG_ON(sizeof(struct rpal_release) != RPAL_RELEASE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_event) != 16);
 	BUILD_BUG_ON(RPAL_IOC_NR_MAX > 64);
 
 	switch (cmd) {
 	case RPAL_IOC_VERSION:
 		return rpal_ioc_version(uarg);
+	case RPAL_IOC_REGISTER:
+		return rpal_ioc_register(rf, uarg);
+	case RPAL_IOC_UNREGISTER:
+		return rpal_ioc_unregister(rf, uarg);
+	case RPAL_IOC_REQUEST:
+		return rpal_ioc_request(rf, uarg);
+	case RPAL_IOC_RELEASE:
+		return rpal_ioc_release(rf, uarg);
 	default:
 		return -ENOTTY;
 	}

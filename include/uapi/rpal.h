@@ -52,6 +52,106 @@ struct rpal_version {
 
 #define RPAL_VERSION_SIZE_VER0 56 /* sizeof first published struct */
 
+/* Each service owns one slot of the address space: 512 GiB. */
+#define RPAL_SLOT_SHIFT 39
+#define RPAL_SLOT_SIZE (1ULL << RPAL_SLOT_SHIFT)
+
+#define RPAL_NAME_LEN 32
+
+/*
+ * struct rpal_register - RPAL_IOC_REGISTER: make the calling process a
+ * service, bound to this fd (closing the last reference unregisters it).
+ *
+ * The module assigns an id, a slot (or the one rpal-run placed the process
+ * in), a protection key and a random token. Afterwards every new mapping
+ * of the process (mmap, thread stacks, brk if the heap was still empty)
+ * lands inside the slot and carries the key. Memory mapped before is not
+ * shared.
+ */
+struct rpal_register {
+	__u32 size;		/* (in)  sizeof(struct rpal_register) */
+	__u32 flags;		/* (in)  must be 0 */
+	/* (in) NUL-terminated, printable; "": the command name */
+	__u8 name[RPAL_NAME_LEN];
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u32 id;		/* (out) service id, 1 and up */
+	__s32 pkey;		/* (out) protection key, -1 without PKU */
+	__u64 token;		/* (out) secret a peer must present */
+	__u64 slot_base;	/* (out) first address of the slot */
+	__u64 slot_size;	/* (out) RPAL_SLOT_SIZE */
+};
+
+#define RPAL_REGISTER_SIZE_VER0 88
+
+/* struct rpal_unregister - RPAL_IOC_UNREGISTER: stop being a service. */
+struct rpal_unregister {
+	__u32 size;		/* (in)  sizeof(struct rpal_unregister) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u64 resv[2];		/* (in)  must be 0 */
+};
+
+#define RPAL_UNREGISTER_SIZE_VER0 24
+
+/* rpal_request.state */
+enum rpal_peer_state {
+	RPAL_PEER_PENDING = 1,	/* waiting for the peer's own request */
+	RPAL_PEER_ACTIVE = 2,	/* both slots are shared */
+};
+
+/*
+ * struct rpal_request - RPAL_IOC_REQUEST: ask to share slots with a peer.
+ *
+ * Mutual: the slots are shared once both services have requested each
+ * other. The caller proves it may: it knows the peer's token, and it holds
+ * an open /proc/<peer pid>/mem (opened with the rights ptrace needs to
+ * attach, so the kernel's full policy applies: credentials, dumpable,
+ * CAP_SYS_PTRACE, Yama and other LSMs), opened by the caller's fsuid.
+ */
+struct rpal_request {
+	__u32 size;		/* (in)  sizeof(struct rpal_request) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u32 peer_id;		/* (in)  the peer's service id */
+	__s32 mem_fd;		/* (in)  fd of /proc/<peer pid>/mem */
+	__u64 token;		/* (in)  the peer's token */
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u32 state;		/* (out) enum rpal_peer_state */
+	__s32 peer_pkey;	/* (out) the peer's protection key, or -1 */
+	__u64 peer_base;	/* (out) the peer's slot */
+	__u64 peer_size;	/* (out) RPAL_SLOT_SIZE */
+	__u32 peer_pid;		/* (out) the peer's pid (thread group id) */
+	__u32 pad;		/* (out) 0 */
+};
+
+#define RPAL_REQUEST_SIZE_VER0 72
+
+/* struct rpal_release - RPAL_IOC_RELEASE: stop sharing with a peer. */
+struct rpal_release {
+	__u32 size;		/* (in)  sizeof(struct rpal_release) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u32 peer_id;		/* (in)  the peer's service id */
+	__u32 pad;		/* (in)  must be 0 */
+	__u64 resv[2];		/* (in)  must be 0 */
+};
+
+#define RPAL_RELEASE_SIZE_VER0 32
+
+/*
+ * Events read(2) from a service's fd (poll: POLLIN when there are some).
+ * read returns whole events only; a buffer smaller than one event: EINVAL.
+ */
+enum rpal_event_type {
+	RPAL_EVENT_PEER_DIED = 1,	/* the peer process exited */
+	RPAL_EVENT_PEER_RELEASED = 2,	/* the peer released or unregistered */
+	RPAL_EVENT_LOST = 3,		/* the queue overflowed: events lost */
+};
+
+struct rpal_event {
+	__u32 type;		/* enum rpal_event_type */
+	__u32 peer_id;
+	__s32 peer_pkey;
+	__u32 peer_pid;
+};
+
 /*
  * Command words encode the size of a struct's first version, never the
  * current sizeof: the struct may grow (its size field says by how much)
@@ -62,11 +162,25 @@ struct rpal_version {
 /* Command numbers start at 1 so a zeroed command word is never valid. */
 enum rpal_ioc_nr {
 	RPAL_IOC_NR_VERSION = 1,
+	RPAL_IOC_NR_REGISTER = 2,
+	RPAL_IOC_NR_UNREGISTER = 3,
+	RPAL_IOC_NR_REQUEST = 4,
+	RPAL_IOC_NR_RELEASE = 5,
 	RPAL_IOC_NR_MAX,
 };
 
-#define RPAL_IOC_VERSION                                                  \
-	_IOC(_IOC_READ | _IOC_WRITE, RPAL_IOC_MAGIC, RPAL_IOC_NR_VERSION, \
-	     RPAL_VERSION_SIZE_VER0)
+#define RPAL_IOC_RW(nr, size) \
+	_IOC(_IOC_READ | _IOC_WRITE, RPAL_IOC_MAGIC, (nr), (size))
+
+#define RPAL_IOC_VERSION \
+	RPAL_IOC_RW(RPAL_IOC_NR_VERSION, RPAL_VERSION_SIZE_VER0)
+#define RPAL_IOC_REGISTER \
+	RPAL_IOC_RW(RPAL_IOC_NR_REGISTER, RPAL_REGISTER_SIZE_VER0)
+#define RPAL_IOC_UNREGISTER \
+	RPAL_IOC_RW(RPAL_IOC_NR_UNREGISTER, RPAL_UNREGISTER_SIZE_VER0)
+#define RPAL_IOC_REQUEST \
+	RPAL_IOC_RW(RPAL_IOC_NR_REQUEST, RPAL_REQUEST_SIZE_VER0)
+#define RPAL_IOC_RELEASE \
+	RPAL_IOC_RW(RPAL_IOC_NR_RELEASE, RPAL_RELEASE_SIZE_VER0)
 
 #endif /* _UAPI_LINUX_RPAL_H */

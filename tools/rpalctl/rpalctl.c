@@ -2,6 +2,7 @@
 /*
  * rpalctl: inspect the rpal module from a shell.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <rpal/rpal.h>
 #include <uapi/rpal.h>
 
+#define RPAL_STATUS_PATH "/sys/kernel/debug/rpal/services"
+
 static void usage(FILE *f)
 {
 	fputs("NAME\n"
@@ -17,6 +20,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "SYNOPSIS\n"
 	      "    rpalctl version\n"
+	      "    rpalctl status\n"
 	      "    rpalctl --help\n"
 	      "\n"
 	      "DESCRIPTION\n"
@@ -81,6 +85,59 @@ static int cmd_version(void)
 	return 0;
 }
 
+/* One line of the debugfs file: "id pid name slot base pkey peers faults
+ * flushes" (docs/uapi.md).
+ */
+static int cmd_status(void)
+{
+	struct rpal_info info;
+	char line[512];
+	int ret = rpal_query(&info), n = 0;
+	FILE *f;
+
+	if (ret < 0) {
+		fprintf(stderr, "rpalctl: %s (%s)\n", rpal_error_hint(ret),
+			strerror(-ret));
+		return 1;
+	}
+	f = fopen(RPAL_STATUS_PATH, "r");
+	if (!f) {
+		fprintf(stderr,
+			"rpalctl: cannot read %s: %s (as root, with debugfs "
+			"mounted: mount -t debugfs none /sys/kernel/debug)\n",
+			RPAL_STATUS_PATH, strerror(errno));
+		return 1;
+	}
+	printf("protection: %s\n", info.features & RPAL_FEAT_PKU
+					   ? "protection keys"
+					   : "NONE (no PKU: services can reach "
+					     "each other's memory)");
+	printf("%-4s %-7s %-16s %-4s %-15s %-4s %-12s %-8s %s\n", "ID", "PID",
+	       "NAME", "SLOT", "BASE", "PKEY", "SEES", "FAULTS", "FLUSHES");
+	while (fgets(line, sizeof(line), f)) {
+		char name[64], base[32], peers[128];
+		unsigned int id, slot;
+		long long faults, flushes;
+		int pid, pkey;
+
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%u %d %63s %u %31s %d %127s %lld %lld", &id,
+			   &pid, name, &slot, base, &pkey, peers, &faults,
+			   &flushes) != 9) {
+			fprintf(stderr, "rpalctl: unexpected line: %s", line);
+			fclose(f);
+			return 1;
+		}
+		printf("%-4u %-7d %-16s %-4u %-15s %-4d %-12s %-8lld %lld\n",
+		       id, pid, name, slot, base, pkey, peers, faults, flushes);
+		n++;
+	}
+	fclose(f);
+	printf("%d service%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -94,6 +151,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "version") && argc == 2)
 		return cmd_version();
+	if (!strcmp(argv[1], "status") && argc == 2)
+		return cmd_status();
 	fprintf(stderr, "rpalctl: unknown command '%s' (see rpalctl --help)\n",
 		argv[1]);
 	return 2;
