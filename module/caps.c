@@ -33,6 +33,8 @@ void rpal_caps_init(void)
 		f |= RPAL_FEAT_PTI;
 	rpal_features = f;
 
+	if (!(f & RPAL_FEAT_PKU))
+		pr_warn("no protection keys: services run unprotected\n");
 	pr_info("features:%s%s%s%s%s\n",
 		f & RPAL_FEAT_PKU ? " pku" : " no-pku(unprotected)",
 		f & RPAL_FEAT_LA57 ? " la57" : " 4-level",

@@ -18,6 +18,7 @@ static int rpal_services_show(struct seq_file *m, void *unused)
 	struct rpal_service *svc;
 	struct rpal_view *v;
 
+	rpal_placements_reap();
 	seq_puts(m, "# id pid name slot base pkey peers faults flushes\n");
 	mutex_lock(&rpal_mutex);
 	list_for_each_entry(svc, &rpal_services, node) {
@@ -35,6 +36,7 @@ static int rpal_services_show(struct seq_file *m, void *unused)
 			   atomic64_read(&svc->flushes));
 	}
 	mutex_unlock(&rpal_mutex);
+	rpal_placements_show(m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(rpal_services);

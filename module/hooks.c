@@ -19,6 +19,11 @@ noinline long rpal_stub_enomem(void)
 	return -ENOMEM;
 }
 
+noinline long rpal_stub_enoexec(void)
+{
+	return -ENOEXEC;
+}
+
 noinline long rpal_stub_eperm(void)
 {
 	return -EPERM;

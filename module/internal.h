@@ -28,6 +28,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/seq_file.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -62,6 +63,7 @@ struct rpal_service {
 	pid_t tgid;
 	char name[RPAL_NAME_LEN];
 	struct rpal_mn *mn;
+	bool placed;			/* by rpal-run: layout already in slot */
 	unsigned long old_mmap_base, old_mmap_legacy_base;
 
 	/*
@@ -114,6 +116,32 @@ struct rpal_link {
 	struct rcu_head rcu;
 };
 
+enum rpal_place_state {
+	RPAL_PLACE_ARMED = 1,	/* the task's next exec will be placed */
+	RPAL_PLACE_EXECUTING,	/* that exec is under way */
+	RPAL_PLACE_PLACED,	/* the new mm runs in the slot */
+};
+
+/* An exec placed in a slot, until its process registers or exits. */
+struct rpal_placement {
+	struct list_head node;		/* rpal_placements; RCU */
+	struct list_head dead;		/* reaping */
+	enum rpal_place_state state;	/* rpal_place_lock; PLACED released */
+	struct task_struct *task;	/* ARMED, EXECUTING: a reference */
+	struct mm_struct *mm;		/* PLACED: mmgrab'd */
+	struct rpal_file *rf;		/* ARMED: the fd that armed it */
+	u32 slot;
+	unsigned long base, end;
+	char name[RPAL_NAME_LEN];
+	bool pie_moved, exec_done;	/* only the exec'ing task writes */
+};
+
+/* The slot an mm owns, as the placement hooks need it. */
+struct rpal_slot_of {
+	u32 slot;
+	unsigned long base, end;
+};
+
 struct rpal_mn {
 	struct mmu_notifier mn;
 	struct rpal_service __rcu *svc;
@@ -134,6 +162,20 @@ struct rpal_file {
 
 extern struct mutex rpal_mutex;
 extern struct list_head rpal_services;
+
+/* exec.c: exec placement (rpal-run, ELF marker). */
+int rpal_exec_place(struct rpal_file *rf, const char *name,
+		    struct rpal_exec_place *out);
+void rpal_exec_disarm(struct rpal_file *rf);
+struct rpal_placement *rpal_placement_of_mm_rcu(struct mm_struct *mm);
+int rpal_placement_take(struct mm_struct *mm, char *name, size_t len);
+void rpal_placements_reap(void);
+void rpal_placements_show(struct seq_file *m);
+int rpal_exec_init(void);
+void rpal_exec_exit(void);
+
+/* The slot @mm owns as a service or a placed program (RCU held). */
+bool rpal_mm_slot_rcu(struct mm_struct *mm, struct rpal_slot_of *out);
 
 /* caps.c: what this machine offers, detected once at load. */
 void rpal_caps_init(void);
@@ -221,6 +263,7 @@ void rpal_pkey_exit(void);
 
 /* Stubs an ftrace callback may redirect a hooked function to. */
 long rpal_stub_enomem(void);
+long rpal_stub_enoexec(void);
 long rpal_stub_eperm(void);
 void rpal_stub_void(void);
 

@@ -9,6 +9,7 @@
 #define pr_fmt(fmt) "rpal: " fmt
 
 #include <linux/build_bug.h>
+#include <linux/ctype.h>
 #include <linux/kernel.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -179,11 +180,43 @@ static long rpal_ioc_release(struct rpal_file *rf, void __user *uarg)
 	return ret;
 }
 
+static long rpal_ioc_exec_place(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_exec_place e;
+	char name[RPAL_NAME_LEN];
+	size_t i, n;
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&e, sizeof(e), RPAL_EXEC_PLACE_SIZE_VER0, uarg,
+			   &usize);
+	if (ret)
+		return ret;
+	if (e.flags || memchr_inv(e.resv, 0, sizeof(e.resv)))
+		return -EINVAL;
+	memcpy(name, e.name, sizeof(name));
+	n = strnlen(name, sizeof(name));
+	if (n == sizeof(name))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!isprint(name[i]))
+			return -EINVAL;
+
+	memset(&e, 0, sizeof(e));
+	ret = rpal_exec_place(rf, name, &e);
+	if (ret)
+		return ret;
+	ret = rpal_copy_out(uarg, &e, sizeof(e), usize);
+	if (ret)
+		rpal_exec_disarm(rf);	/* nobody was told: undo */
+	return ret;
+}
+
 u64 rpal_ioctl_commands(void)
 {
 	return BIT_ULL(RPAL_IOC_NR_VERSION) | BIT_ULL(RPAL_IOC_NR_REGISTER) |
 	       BIT_ULL(RPAL_IOC_NR_UNREGISTER) | BIT_ULL(RPAL_IOC_NR_REQUEST) |
-	       BIT_ULL(RPAL_IOC_NR_RELEASE);
+	       BIT_ULL(RPAL_IOC_NR_RELEASE) | BIT_ULL(RPAL_IOC_NR_EXEC_PLACE);
 }
 
 long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -202,6 +235,8 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(offsetof(struct rpal_request, state) != 40);
 	BUILD_BUG_ON(sizeof(struct rpal_release) != RPAL_RELEASE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct rpal_event) != 16);
+	BUILD_BUG_ON(sizeof(struct rpal_exec_place) !=
+		     RPAL_EXEC_PLACE_SIZE_VER0);
 	BUILD_BUG_ON(RPAL_IOC_NR_MAX > 64);
 
 	switch (cmd) {
@@ -215,6 +250,8 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return rpal_ioc_request(rf, uarg);
 	case RPAL_IOC_RELEASE:
 		return rpal_ioc_release(rf, uarg);
+	case RPAL_IOC_EXEC_PLACE:
+		return rpal_ioc_exec_place(rf, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -33,6 +33,7 @@ static int rpal_release(struct inode *inode, struct file *file)
 {
 	struct rpal_file *rf = file->private_data;
 
+	rpal_exec_disarm(rf);
 	mutex_lock(&rpal_mutex);
 	rpal_service_unregister(rf);
 	mutex_unlock(&rpal_mutex);
@@ -147,6 +148,9 @@ static int __init rpal_init(void)
 	ret = rpal_pkey_init();
 	if (ret)
 		goto err_pkey;
+	ret = rpal_exec_init();
+	if (ret)
+		goto err_exec;
 	rpal_debugfs_init();
 	ret = misc_register(&rpal_misc);
 	if (ret) {
@@ -158,6 +162,8 @@ static int __init rpal_init(void)
 
 err_misc:
 	rpal_debugfs_exit();
+	rpal_exec_exit();
+err_exec:
 	rpal_pkey_exit();
 err_pkey:
 	rpal_vm_hooks_exit();
@@ -174,6 +180,7 @@ static void __exit rpal_exit(void)
 {
 	misc_deregister(&rpal_misc);
 	rpal_debugfs_exit();
+	rpal_exec_exit();
 	rpal_pkey_exit();
 	rpal_vm_hooks_exit();
 	rpal_fault_exit();

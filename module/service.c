@@ -9,6 +9,7 @@
 #include <linux/hashtable.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/random.h>
 #include <linux/rculist.h>
@@ -18,6 +19,11 @@
 #include <linux/pkeys.h>
 
 #include "internal.h"
+
+static bool require_pku;
+module_param(require_pku, bool, 0444);
+MODULE_PARM_DESC(require_pku,
+		 "Refuse to register services on a CPU without protection keys, instead of running them unprotected (default: off)");
 
 /* Serialises every change of the service graph (see internal.h). */
 DEFINE_MUTEX(rpal_mutex);
@@ -37,6 +43,27 @@ struct rpal_service *rpal_service_of_mm_rcu(struct mm_struct *mm)
 		if (svc->mm == mm)
 			return svc;
 	return NULL;
+}
+
+bool rpal_mm_slot_rcu(struct mm_struct *mm, struct rpal_slot_of *out)
+{
+	struct rpal_service *svc = rpal_service_of_mm_rcu(mm);
+	struct rpal_placement *p;
+
+	if (svc) {
+		out->slot = svc->slot;
+		out->base = svc->base;
+		out->end = svc->end;
+		return true;
+	}
+	p = rpal_placement_of_mm_rcu(mm);
+	if (p) {
+		out->slot = p->slot;
+		out->base = p->base;
+		out->end = p->end;
+		return true;
+	}
+	return false;
 }
 
 struct rpal_service *rpal_service_get_of_mm(struct mm_struct *mm)
@@ -109,14 +136,7 @@ static int rpal_name_set(struct rpal_service *svc, const char *name)
 	for (i = 0; i < n; i++)
 		if (!isprint(name[i]))
 			return -EINVAL;
-	if (n) {
-		strscpy(svc->name, name, sizeof(svc->name));
-	} else {
-		char comm[TASK_COMM_LEN];
-
-		get_task_comm(comm, current);
-		strscpy(svc->name, comm, sizeof(svc->name));
-	}
+	strscpy(svc->name, name, sizeof(svc->name));
 	return 0;
 }
 
@@ -130,6 +150,9 @@ static void rpal_layout_enter(struct rpal_service *svc)
 	struct mm_struct *mm = svc->mm;
 
 	mmap_assert_write_locked(mm);
+	/* rpal-run laid it out at exec, stack rlimit and all: keep it. */
+	if (svc->placed)
+		return;
 	svc->old_mmap_base = mm->mmap_base;
 	svc->old_mmap_legacy_base = mm->mmap_legacy_base;
 	mm->mmap_base = svc->end;
@@ -141,6 +164,8 @@ static void rpal_layout_leave(struct rpal_service *svc)
 	struct mm_struct *mm = svc->mm;
 
 	mmap_assert_write_locked(mm);
+	if (svc->placed)
+		return;
 	if (mm->mmap_base == svc->end)
 		mm->mmap_base = svc->old_mmap_base;
 	if (mm->mmap_legacy_base == svc->base + RPAL_LEGACY_OFFSET)
@@ -175,6 +200,8 @@ int rpal_service_register(struct rpal_file *rf, const char *name,
 	int ret, id, slot;
 
 	lockdep_assert_held(&rpal_mutex);
+	if (require_pku && !rpal_have_pku())
+		return -EOPNOTSUPP;
 	if (rf->svc)
 		return -EBUSY;		/* this fd is a service already */
 	rcu_read_lock();
@@ -195,10 +222,20 @@ int rpal_service_register(struct rpal_file *rf, const char *name,
 		goto err_free;
 	}
 	svc->id = id;
-	slot = rpal_slot_alloc(mm);
+	/* Placed by rpal-run: the program's slot is the service's. */
+	slot = rpal_placement_take(mm, svc->name, sizeof(svc->name));
+	svc->placed = slot >= 0;
+	if (slot == -ENOENT)
+		slot = rpal_slot_alloc(mm);
 	if (slot < 0) {
 		ret = slot;
 		goto err_id;
+	}
+	if (!svc->name[0]) {
+		char comm[TASK_COMM_LEN];
+
+		get_task_comm(comm, current);
+		strscpy(svc->name, comm, sizeof(svc->name));
 	}
 	svc->slot = slot;
 	svc->base = rpal_slot_base(slot);

@@ -61,9 +61,10 @@ static bool rpal_slot_empty_in(struct mm_struct *mm, u32 slot)
 }
 
 /*
- * The lowest free slot that is empty in @mm. A slot is claimed before @mm
- * is checked (so two registrations never race for one slot) and given
- * back if @mm uses it.
+ * The lowest free slot that is empty in @mm (any free slot if @mm is NULL:
+ * for an exec, whose mm does not exist yet; then this never sleeps). A
+ * slot is claimed before @mm is checked (so two registrations never race
+ * for one slot) and given back if @mm uses it.
  */
 int rpal_slot_alloc(struct mm_struct *mm)
 {
@@ -82,7 +83,7 @@ int rpal_slot_alloc(struct mm_struct *mm)
 		spin_unlock(&rpal_slot_lock);
 		if (!claimed)
 			continue;
-		if (rpal_slot_empty_in(mm, slot))
+		if (!mm || rpal_slot_empty_in(mm, slot))
 			return slot;
 		rpal_slot_free(slot);
 	}

@@ -27,13 +27,12 @@ static void rpal_gua_cb(unsigned long ip, unsigned long pip,
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 	unsigned long addr = regs->si, len = regs->dx, flags = regs->r8;
-	struct rpal_service *svc;
+	struct rpal_slot_of own, *svc = &own;
 
 	if (!current->mm)
 		return;
 	rcu_read_lock();
-	svc = rpal_service_of_mm_rcu(current->mm);
-	if (!svc)
+	if (!rpal_mm_slot_rcu(current->mm, &own))
 		goto out;
 	if (!regs->di && flags == MAP_FIXED) {
 		if (addr < svc->base || addr >= svc->end ||
@@ -61,14 +60,13 @@ static void rpal_vm_unmapped_area_cb(unsigned long ip, unsigned long pip,
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 	struct vm_unmapped_area_info *info = (void *)regs->di;
-	struct rpal_service *svc;
+	struct rpal_slot_of own, *svc = &own;
 	unsigned long low, high;
 
 	if (!current->mm)
 		return;
 	rcu_read_lock();
-	svc = rpal_service_of_mm_rcu(current->mm);
-	if (!svc)
+	if (!rpal_mm_slot_rcu(current->mm, &own))
 		goto out;
 	low = max(info->low_limit, svc->base);
 	high = min(info->high_limit, svc->end);
@@ -88,13 +86,12 @@ static void rpal_expand_stack_cb(unsigned long ip, unsigned long pip,
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 	struct vm_area_struct *vma = (void *)regs->di;
 	unsigned long addr = regs->si;
-	struct rpal_service *svc;
+	struct rpal_slot_of own;
 
 	rcu_read_lock();
-	svc = rpal_service_of_mm_rcu(vma->vm_mm);
-	if (svc && addr < vma->vm_start &&
+	if (rpal_mm_slot_rcu(vma->vm_mm, &own) && addr < vma->vm_start &&
 	    rpal_range_hits_foreign_slot(addr, vma->vm_start - addr,
-					 svc->slot))
+					 own.slot))
 		regs->ip = (unsigned long)rpal_stub_enomem;
 	rcu_read_unlock();
 }

@@ -136,6 +136,27 @@ struct rpal_release {
 #define RPAL_RELEASE_SIZE_VER0 32
 
 /*
+ * struct rpal_exec_place - RPAL_IOC_EXEC_PLACE: the calling thread's next
+ * execve() loads the program wholly inside a fresh slot (what rpal-run
+ * does): executable, interpreter, libraries, stack, heap, vDSO, and every
+ * later mapping. The program must be position-independent (ET_DYN): the
+ * exec of anything else fails with ENOEXEC and the arming stays. When the
+ * program registers, it keeps that slot. Closing the fd before the exec
+ * cancels the arming.
+ */
+struct rpal_exec_place {
+	__u32 size;		/* (in)  sizeof(struct rpal_exec_place) */
+	__u32 flags;		/* (in)  must be 0 */
+	/* (in) name of the service the program registers as, if it gives none */
+	__u8 name[RPAL_NAME_LEN];
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u64 slot_base;	/* (out) the slot the program will run in */
+	__u64 slot_size;	/* (out) RPAL_SLOT_SIZE */
+};
+
+#define RPAL_EXEC_PLACE_SIZE_VER0 72
+
+/*
  * Events read(2) from a service's fd (poll: POLLIN when there are some).
  * read returns whole events only; a buffer smaller than one event: EINVAL.
  */
@@ -166,6 +187,7 @@ enum rpal_ioc_nr {
 	RPAL_IOC_NR_UNREGISTER = 3,
 	RPAL_IOC_NR_REQUEST = 4,
 	RPAL_IOC_NR_RELEASE = 5,
+	RPAL_IOC_NR_EXEC_PLACE = 6,
 	RPAL_IOC_NR_MAX,
 };
 
@@ -182,5 +204,7 @@ enum rpal_ioc_nr {
 	RPAL_IOC_RW(RPAL_IOC_NR_REQUEST, RPAL_REQUEST_SIZE_VER0)
 #define RPAL_IOC_RELEASE \
 	RPAL_IOC_RW(RPAL_IOC_NR_RELEASE, RPAL_RELEASE_SIZE_VER0)
+#define RPAL_IOC_EXEC_PLACE \
+	RPAL_IOC_RW(RPAL_IOC_NR_EXEC_PLACE, RPAL_EXEC_PLACE_SIZE_VER0)
 
 #endif /* _UAPI_LINUX_RPAL_H */

@@ -2,7 +2,8 @@
 /*
  * 1,000 register / request / release / exit cycles: ids and slots are
  * reused, and kernel memory stays flat (a leak of one service, file, link
- * and notifier per cycle would show as megabytes of slab).
+ * and notifier per cycle, about 2 KiB, would show as 1.6 MiB of slab over
+ * the last 800 cycles).
  */
 #include <stdlib.h>
 
@@ -75,5 +76,12 @@ TEST_T(cycles_reuse_and_do_not_leak, 600)
 	printf("# max id %u, %d slots used, slab %ld kB -> %ld kB\n", max_id,
 	       nslots, slab_early, slab_late);
 	EXPECT_LE(max_id, 3);
-	EXPECT_LT(slab_late - slab_early, 512);
+	/*
+	 * Where kmemleak runs (the debug kernel), KASAN's quarantine keeps
+	 * freed objects for a while and inflates Slab; the runner's kmemleak
+	 * scan, which names rpal.ko's unreferenced objects, is the leak check
+	 * there. Elsewhere a leak of one cycle's objects shows here.
+	 */
+	if (access("/sys/kernel/debug/kmemleak", F_OK))
+		EXPECT_LT(slab_late - slab_early, 512);
 }

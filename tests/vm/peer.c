@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,21 @@ int rpal_do_release(int fd, uint32_t id)
 	return ioctl(fd, RPAL_IOC_RELEASE, &r) ? -errno : 0;
 }
 
+int rpal_module_reload(const char *params)
+{
+	int fd;
+	long ret;
+
+	if (syscall(SYS_delete_module, "rpal", O_NONBLOCK))
+		return -errno;
+	fd = open("/rpal/rpal.ko", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret ? -errno : 0;
+}
+
 int self_register(struct rpal_register *r)
 {
 	int fd = open(RPAL_DEVICE_PATH, O_RDWR | O_CLOEXEC);
@@ -102,6 +118,21 @@ bool pattern_check(const void *addr, size_t len, uint64_t seed)
 		if (p[i] != pattern_word(seed, i))
 			return false;
 	return true;
+}
+
+/* /proc/self/pagemap: bit 63 present, 62 swapped, 0-54 PFN (root). */
+static uint64_t pagemap_entry(uint64_t addr)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	if (fd >= 0) {
+		if (pread(fd, &e, sizeof(e), (off_t)(addr / 4096 * 8)) !=
+		    sizeof(e))
+			e = 0;
+		close(fd);
+	}
+	return e;
 }
 
 struct peer_msg {
@@ -180,6 +211,42 @@ static int64_t peer_do(int rpal_fd, const struct peer_msg *m)
 		return -errno;
 	case PEER_WRITE:
 		memset((void *)(uintptr_t)m->a, (int)m->c, m->b);
+		return 0;
+	case PEER_PAGEOUT: {
+		int64_t n = 0;
+
+		/*
+		 * Pages still in a per-CPU LRU batch cannot be isolated yet;
+		 * madvise drains the batch, so a few rounds get them all.
+		 */
+		for (int tries = 0; tries < 50; tries++) {
+			if (madvise((void *)(uintptr_t)m->a, m->b,
+				    MADV_PAGEOUT))
+				return -errno;
+			n = 0;
+			for (uint64_t off = 0; off < m->b; off += page)
+				n += pagemap_entry(m->a + off) >> 62 == 1;
+			if (n == (int64_t)(m->b / page))
+				break;
+			usleep(1000);
+		}
+		return n;
+	}
+	case PEER_PFN: {
+		uint64_t e = pagemap_entry(m->a);
+
+		return e >> 63 ? (int64_t)(e & ((1ULL << 55) - 1)) : -1;
+	}
+	case PEER_CHURN:
+		p = mmap(NULL, m->a, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		memset(p, 0xee, m->a);
+		return 0;
+	case PEER_SET:
+		__atomic_store_n((uint64_t *)(uintptr_t)m->a, m->b,
+				 __ATOMIC_RELEASE);
 		return 0;
 	case PEER_CODE: {
 		unsigned char *code;
@@ -285,6 +352,14 @@ void peer_kill(struct peer *p)
 		close(p->sock);
 		p->sock = -1;
 	}
+}
+
+volatile uint64_t *shared_flag_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 int peer_link(int self_fd, struct rpal_register *self, struct peer *p)

@@ -23,6 +23,9 @@ int rpal_do_request(int fd, uint32_t id, uint64_t token, pid_t pid,
 		    struct rpal_request *out);
 int rpal_do_release(int fd, uint32_t id);
 
+/* Unload rpal.ko and load it again with @params ("" for defaults). */
+int rpal_module_reload(const char *params);
+
 /* Open /dev/rpal, register, and open this thread's protection key. */
 int self_register(struct rpal_register *r);
 
@@ -43,6 +46,10 @@ enum peer_op {
 	PEER_UNREGISTER, /* -> 0 or -errno */
 	PEER_EXEC,	 /* exec /bin/true (the reply is the exit) */
 	PEER_WRITE,	 /* a = addr, b = len, c = byte: plain stores */
+	PEER_PAGEOUT,	 /* a = addr, b = len: MADV_PAGEOUT -> pages swapped */
+	PEER_PFN,	 /* a = addr -> its page frame number, -1 if absent */
+	PEER_CHURN,	 /* a = len: map and touch that much, keep it */
+	PEER_SET,	 /* a = addr (shared page), b = value: store it */
 };
 
 struct peer {
@@ -61,6 +68,12 @@ int64_t peer_cmd(struct peer *p, enum peer_op op, uint64_t a, uint64_t b,
 int peer_send(struct peer *p, enum peer_op op, uint64_t a, uint64_t b,
 	      uint64_t c);
 int64_t peer_recv(struct peer *p);
+/*
+ * A page shared with every peer spawned after this call (MAP_SHARED,
+ * created before registering: outside any slot). A spins on it to learn
+ * that B finished something without blocking, so its CPU keeps its TLB.
+ */
+volatile uint64_t *shared_flag_page(void);
 /* Kill B with SIGKILL (if alive) and reap it. */
 void peer_kill(struct peer *p);
 

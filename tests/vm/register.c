@@ -280,3 +280,24 @@ TEST(bad_state_commands)
 	ASSERT_ERRNO(ioctl(fd, RPAL_IOC_RELEASE, &rel), EINVAL);
 	close(fd);
 }
+
+TEST(require_pku_refuses_unprotected)
+{
+	struct rpal_register r;
+	int fd;
+
+	ASSERT_EQ(rpal_module_reload("require_pku=1"), 0);
+	fd = rpal_open();
+	ASSERT_GE(fd, 0);
+	if (have_pku())
+		EXPECT_EQ(rpal_do_register(fd, NULL, &r), 0);
+	else
+		EXPECT_EQ(rpal_do_register(fd, NULL, &r), -EOPNOTSUPP);
+	close(fd);
+	/* The default runs unprotected where there is no PKU. */
+	ASSERT_EQ(rpal_module_reload(""), 0);
+	fd = rpal_open();
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(rpal_do_register(fd, NULL, &r), 0);
+	close(fd);
+}

@@ -5,7 +5,6 @@
  * resolved in the owner's mm, no stale translation after the owner
  * changes its tables, protection keys, and what the viewer must not do.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -129,49 +128,6 @@ TEST_F(pair, copy_on_write_after_owner_forked)
 	pattern_fill(pb, 4 * PAGE, 9);
 	ASSERT_EQ(peer_cmd(&self->b, PEER_CHECK, (uintptr_t)pb, 4 * PAGE, 9),
 		  1);
-}
-
-TEST_F(pair, unmapped_page_is_gone_at_once)
-{
-	cpu_set_t set;
-	int code;
-
-	/* A on one CPU, B on the other: A's TLB must be flushed remotely. */
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-	CPU_ZERO(&set);
-	CPU_SET(1, &set);
-	sched_setaffinity(self->b.pid, sizeof(set), &set);
-	for (int round = 0; round < 50; round++) {
-		char *pb = peer_map(_t, &self->b, PAGE);
-
-		ASSERT_EQ(peer_cmd(&self->b, PEER_FILL, (uintptr_t)pb, PAGE,
-				   round),
-			  0);
-		/* Read: the translation is now in this CPU's TLB. */
-		ASSERT_TRUE(pattern_check(pb, PAGE, round));
-		ASSERT_EQ(
-			peer_cmd(&self->b, PEER_MUNMAP, (uintptr_t)pb, PAGE, 0),
-			0);
-		/* The next access must fault, not read a freed page. */
-		ASSERT_EQ(probe_read(pb, &code, NULL), SIGSEGV);
-		ASSERT_EQ(code, SEGV_MAPERR);
-	}
-}
-
-TEST_F(pair, mprotect_by_owner_takes_effect)
-{
-	char *pb = peer_map(_t, &self->b, PAGE);
-	int code;
-
-	pb[0] = 1; /* writable, and cached as such */
-	ASSERT_EQ(peer_cmd(&self->b, PEER_MPROTECT, (uintptr_t)pb, PAGE,
-			   PROT_READ),
-		  0);
-	ASSERT_EQ(probe_write(pb, &code, NULL), SIGSEGV);
-	ASSERT_EQ(probe_read(pb, NULL, NULL), 0);
-	ASSERT_EQ(pb[0], 1);
 }
 
 TEST_F(pair, protection_key_denies_then_grants)

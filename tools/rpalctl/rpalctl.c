@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rpal/rpal.h>
@@ -91,8 +92,8 @@ static int cmd_version(void)
 static int cmd_status(void)
 {
 	struct rpal_info info;
-	char line[512];
-	int ret = rpal_query(&info), n = 0;
+	char line[512], *placed[64];
+	int ret = rpal_query(&info), n = 0, nplaced = 0;
 	FILE *f;
 
 	if (ret < 0) {
@@ -122,6 +123,11 @@ static int cmd_status(void)
 
 		if (line[0] == '#')
 			continue;
+		if (!strncmp(line, "placed ", 7)) {
+			if (nplaced < 64)
+				placed[nplaced++] = strdup(line + 7);
+			continue;
+		}
 		if (sscanf(line, "%u %d %63s %u %31s %d %127s %lld %lld", &id,
 			   &pid, name, &slot, base, &pkey, peers, &faults,
 			   &flushes) != 9) {
@@ -135,6 +141,22 @@ static int cmd_status(void)
 	}
 	fclose(f);
 	printf("%d service%s\n", n, n == 1 ? "" : "s");
+	if (nplaced) {
+		printf("\nplaced by rpal-run, not registered yet:\n");
+		printf("%-7s %-16s %-4s %-15s %s\n", "PID", "NAME", "SLOT",
+		       "BASE", "STATE");
+	}
+	for (int i = 0; i < nplaced; i++) {
+		char name[64], base[32], state[16];
+		unsigned int slot;
+		int pid;
+
+		if (placed[i] && sscanf(placed[i], "%d %63s %u %31s %15s", &pid,
+					name, &slot, base, state) == 5)
+			printf("%-7d %-16s %-4u %-15s %s\n", pid, name, slot,
+			       base, state);
+		free(placed[i]);
+	}
 	return 0;
 }
 

@@ -51,6 +51,19 @@ if [ -f "$dir/done" ]; then
 fi
 [ $if_built = 0 ] || exit 1
 
+# One build at a time: a second caller waits for the first, then finds
+# the kernel built.
+mkdir -p "$RPAL_CACHE"
+exec 9>"$RPAL_CACHE/debug-kernel.lock"
+if ! flock -n 9; then
+	rpal_log "debug kernel: another build is running; waiting for it"
+	flock 9
+fi
+if [ -f "$dir/done" ]; then
+	[ $print_dir = 1 ] && echo "$dir"
+	exit 0
+fi
+
 rpal_log "debug kernel: building $srcver (key $key) in $dir, ~13 min on 2 cores"
 rm -rf "$dir"
 mkdir -p "$dir"

@@ -14,6 +14,10 @@ the time of the call; no point release is hard-coded.
 
 Prints one line per target: TARGET RELEASE VMLINUZ KDIR
 
+Besides vmlinuz, the cache holds the modules the guest loads from the same
+package (zram and what it depends on, for a swap device), decompressed,
+with their load order in modules/order.
+
   --fetch   install the matching linux-headers package (for building
             rpal.ko) and download and unpack the kernel image into
             \$RPAL_CACHE/kernels/RELEASE/ (default $RPAL_CACHE); without it,
@@ -51,6 +55,31 @@ resolve() {
 	echo "${dep#linux-image-}"
 }
 
+# Copy module NAME and its dependencies out of an unpacked /lib/modules/REL
+# into OUT (decompressed), dependencies first, their order in OUT/order.
+extract_modules() {
+	local tree=$1 out=$2 name=$3 file dep
+	rm -rf "$out"
+	mkdir -p "$out"
+	: >"$out/order"
+	add_module() {
+		local m=$1
+		grep -qx "$m" "$out/order" && return 0
+		file=$(find "$tree/kernel" -name "$m.ko*" | head -n1)
+		[ -n "$file" ] || rpal_die "module $m not in the package"
+		case $file in
+		*.ko.xz) xz -dc "$file" >"$out/$m.ko" ;;
+		*.ko.zst) zstd -qdc "$file" >"$out/$m.ko" ;;
+		*) cp "$file" "$out/$m.ko" ;;
+		esac
+		for dep in $(modinfo -F depends "$out/$m.ko" | tr , ' '); do
+			add_module "$dep"
+		done
+		echo "$m" >>"$out/order"
+	}
+	add_module "$name"
+}
+
 for t in "${targets[@]}"; do
 	rel=$(resolve "$(meta_of "$t")")
 	dir="$RPAL_CACHE/kernels/$rel"
@@ -61,13 +90,14 @@ for t in "${targets[@]}"; do
 			rpal_quiet "$RPAL_CACHE/apt-headers.log" env DEBIAN_FRONTEND=noninteractive \
 				apt-get install -y --no-install-recommends "linux-headers-$rel"
 		fi
-		if [ ! -f "$dir/vmlinuz" ]; then
+		if [ ! -f "$dir/vmlinuz" ] || [ ! -f "$dir/modules/order" ]; then
 			rpal_log "kernels: fetching linux-image-$rel"
 			tmp=$(mktemp -d "$RPAL_CACHE/dl.XXXXXX")
 			(cd "$tmp" && rpal_quiet "$tmp/download.log" apt-get download "linux-image-$rel")
-			mkdir -p "$dir"
-			dpkg-deb --fsys-tarfile "$tmp"/linux-image-*.deb |
-				tar -x -O "./boot/vmlinuz-$rel" >"$dir/vmlinuz.tmp"
+			mkdir -p "$dir" "$tmp/x"
+			dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/x"
+			extract_modules "$tmp/x/lib/modules/$rel" "$dir/modules" zram
+			cp "$tmp/x/boot/vmlinuz-$rel" "$dir/vmlinuz.tmp"
 			mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
 			rm -rf "$tmp"
 		fi

@@ -3,15 +3,17 @@
 # Build the test VM's initramfs: busybox-static, rpal.ko, the in-VM test
 # binaries, rpalctl, the shared libraries they need, and the guest scripts.
 # Usage: tools/vm/mkinitramfs.sh --ko rpal.ko --build BUILD_DIR --out FILE
+#        [--modules DIR]   (kernel modules to load first, DIR/order)
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
-ko="" build="$RPAL_BUILD" out=""
+ko="" build="$RPAL_BUILD" out="" mods=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ko) ko=$2; shift ;;
 	--build) build=$2; shift ;;
 	--out) out=$2; shift ;;
+	--modules) mods=$2; shift ;;
 	-h|--help) sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) rpal_die "mkinitramfs: unknown option $1" ;;
 	esac
@@ -32,9 +34,14 @@ cp "$RPAL_TOP/tools/vm/guest/init" "$stage/init"
 cp "$RPAL_TOP/tools/vm/guest/runner.sh" "$RPAL_TOP/tools/vm/guest/demo.sh" "$stage/rpal/"
 cp "$ko" "$stage/rpal/rpal.ko"
 cp -a "$build/vmtests/." "$stage/rpal/tests/"
-for tool in rpalctl; do
+for tool in rpalctl rpal-run; do
 	[ -x "$build/tools/$tool" ] && cp "$build/tools/$tool" "$stage/rpal/bin/"
 done
+# Kernel modules the guest loads before the tests (zram for swap).
+if [ -n "$mods" ] && [ -f "$mods/order" ]; then
+	mkdir -p "$stage/rpal/modules"
+	cp "$mods"/*.ko "$mods/order" "$stage/rpal/modules/"
+fi
 # Extra programs from the build (e.g. bench/ binaries) ride along here.
 [ -d "$build/vmbin" ] && cp -a "$build/vmbin/." "$stage/rpal/bin/"
 
