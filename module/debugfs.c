@@ -19,7 +19,7 @@ static int rpal_services_show(struct seq_file *m, void *unused)
 	struct rpal_view *v;
 
 	rpal_placements_reap();
-	seq_puts(m, "# id pid name slot base pkey peers faults flushes\n");
+	seq_puts(m, "# id pid name slot base pkey peers faults flushes calls_made calls_received ns_lent ns_borrowed\n");
 	mutex_lock(&rpal_mutex);
 	list_for_each_entry(svc, &rpal_services, node) {
 		int n = 0;
@@ -31,9 +31,13 @@ static int rpal_services_show(struct seq_file *m, void *unused)
 			if (READ_ONCE(v->active))
 				seq_printf(m, "%s%u", n++ ? "," : "",
 					   v->owner->id);
-		seq_printf(m, "%s %lld %lld\n", n ? "" : "-",
+		seq_printf(m, "%s %lld %lld %lld %lld %lld %lld\n", n ? "" : "-",
 			   atomic64_read(&svc->faults),
-			   atomic64_read(&svc->flushes));
+			   atomic64_read(&svc->flushes),
+			   atomic64_read(&svc->calls_made),
+			   atomic64_read(&svc->calls_received),
+			   atomic64_read(&svc->ns_lent),
+			   atomic64_read(&svc->ns_borrowed));
 	}
 	mutex_unlock(&rpal_mutex);
 	rpal_placements_show(m);

@@ -39,6 +39,7 @@
 #define RPAL_MAX_SERVICES 240
 #define RPAL_EVENT_QUEUE 64	/* events per fd; a power of two */
 #define RPAL_BYPASS_SLOTS 16	/* concurrent declined faults per service */
+#define RPAL_MAX_THREADS 1024	/* rpal threads per service */
 
 enum rpal_svc_state {
 	RPAL_SVC_ACTIVE = 1,	/* registered, mm alive */
@@ -95,9 +96,17 @@ struct rpal_service {
 	struct rpal_bypass bypass[RPAL_BYPASS_SLOTS];
 	unsigned int bypass_next;
 
+	/* rpal threads (thread.c): slots under rpal_mutex, read under RCU. */
+	struct rpal_kthread __rcu *__rcu *threads;
+	struct ida thread_ids;
+	u16 gen;			/* registration generation */
+
 	/* Counters for rpalctl status. */
 	atomic64_t faults;		/* peer faults resolved for us */
 	atomic64_t flushes;		/* our flushes forwarded to viewers */
+	atomic64_t calls_made, calls_received;
+	atomic64_t ns_lent;		/* our threads ran peers' code */
+	atomic64_t ns_borrowed;		/* peers' threads ran ours */
 };
 
 /* "viewer's page table holds owner's slot entry" */
@@ -177,6 +186,16 @@ void rpal_exec_exit(void);
 /* The slot @mm owns as a service or a placed program (RCU held). */
 bool rpal_mm_slot_rcu(struct mm_struct *mm, struct rpal_slot_of *out);
 
+/* thread.c: rpal threads, waits, kicks, time reports. */
+struct rpal_kthread;
+int rpal_thread_register(struct rpal_service *svc, struct rpal_thread *t);
+int rpal_thread_unregister(struct rpal_service *svc, u32 index);
+void rpal_threads_teardown(struct rpal_service *svc);
+void rpal_threads_free(struct rpal_service *svc);
+long rpal_thread_wait(struct rpal_service *svc, struct rpal_wait *wt);
+long rpal_thread_wake(struct rpal_service *self, struct rpal_wake *wk);
+long rpal_thread_report(struct rpal_service *self, struct rpal_report *rp);
+
 /* caps.c: what this machine offers, detected once at load. */
 void rpal_caps_init(void);
 u64 rpal_caps_features(void);
@@ -208,6 +227,7 @@ int rpal_service_register(struct rpal_file *rf, const char *name,
 			  struct rpal_register *out);
 void rpal_service_unregister(struct rpal_file *rf);
 struct rpal_service *rpal_service_by_id(u32 id);	/* rpal_mutex */
+struct rpal_service *rpal_service_by_id_rcu(u32 id);
 struct rpal_service *rpal_service_of_mm_rcu(struct mm_struct *mm);
 struct rpal_service *rpal_service_get_of_mm(struct mm_struct *mm);
 void rpal_service_put(struct rpal_service *svc);
@@ -225,6 +245,8 @@ struct rpal_service *rpal_share_owner_rcu(struct rpal_service *viewer,
 struct rpal_service *rpal_share_owner_get(struct rpal_service *viewer,
 					  unsigned long addr);
 int rpal_share_sync(struct rpal_service *viewer, struct rpal_service *owner);
+bool rpal_share_sees_rcu(struct rpal_service *viewer,
+			 struct rpal_service *owner);
 void rpal_share_forward_flush(struct rpal_service *owner, unsigned long start,
 			      unsigned long end);
 int rpal_share_proc_mem_init(void);

@@ -212,11 +212,138 @@ static long rpal_ioc_exec_place(struct rpal_file *rf, void __user *uarg)
 	return ret;
 }
 
+/*
+ * The fd's live service, with a reference, without rpal_mutex (the hot
+ * commands). rf->svc is cleared before the service's last reference goes,
+ * and the service is freed only after a grace period.
+ */
+static struct rpal_service *rpal_file_service_get(struct rpal_file *rf)
+{
+	struct rpal_service *svc;
+
+	rcu_read_lock();
+	svc = READ_ONCE(rf->svc);
+	if (!svc || READ_ONCE(svc->state) != RPAL_SVC_ACTIVE ||
+	    !refcount_inc_not_zero(&svc->ref))
+		svc = ERR_PTR(-ENOENT);
+	rcu_read_unlock();
+	if (!IS_ERR(svc) && svc->mm != current->mm) {
+		rpal_service_put(svc);
+		svc = ERR_PTR(-EPERM);
+	}
+	return svc;
+}
+
+static long rpal_ioc_thread(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_service *svc;
+	struct rpal_thread t;
+	u32 usize;
+	int ret;
+
+	ret = rpal_copy_in(&t, sizeof(t), RPAL_THREAD_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if ((t.flags & ~RPAL_THREAD_UNREGISTER) ||
+	    memchr_inv(t.resv, 0, sizeof(t.resv)))
+		return -EINVAL;
+	mutex_lock(&rpal_mutex);
+	ret = rpal_file_service(rf, &svc);
+	if (!ret) {
+		if (t.flags & RPAL_THREAD_UNREGISTER)
+			ret = rpal_thread_unregister(svc, t.index);
+		else
+			ret = rpal_thread_register(svc, &t);
+	}
+	mutex_unlock(&rpal_mutex);
+	if (ret || (t.flags & RPAL_THREAD_UNREGISTER))
+		return ret;
+	t.pad = 0;
+	ret = rpal_copy_out(uarg, &t, sizeof(t), usize);
+	if (ret) {
+		mutex_lock(&rpal_mutex);
+		if (!rpal_file_service(rf, &svc))
+			rpal_thread_unregister(svc, t.out_index);
+		mutex_unlock(&rpal_mutex);
+	}
+	return ret;
+}
+
+static long rpal_ioc_wait(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_service *svc;
+	struct rpal_wait w;
+	u32 usize;
+	long ret;
+
+	ret = rpal_copy_in(&w, sizeof(w), RPAL_WAIT_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (w.flags || w.pad || memchr_inv(w.resv, 0, sizeof(w.resv)) ||
+	    w.timeout_ms < -1)
+		return -EINVAL;
+	svc = rpal_file_service_get(rf);
+	if (IS_ERR(svc))
+		return PTR_ERR(svc);
+	w.reason = 0;
+	w.kicks = 0;
+	ret = rpal_thread_wait(svc, &w);
+	rpal_service_put(svc);
+	if (ret)
+		return ret;
+	return rpal_copy_out(uarg, &w, sizeof(w), usize);
+}
+
+static long rpal_ioc_wake(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_service *svc;
+	struct rpal_wake w;
+	u32 usize;
+	long ret;
+
+	ret = rpal_copy_in(&w, sizeof(w), RPAL_WAKE_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (w.flags || memchr_inv(w.resv, 0, sizeof(w.resv)))
+		return -EINVAL;
+	svc = rpal_file_service_get(rf);
+	if (IS_ERR(svc))
+		return PTR_ERR(svc);
+	ret = rpal_thread_wake(svc, &w);
+	rpal_service_put(svc);
+	return ret;
+}
+
+static long rpal_ioc_report(struct rpal_file *rf, void __user *uarg)
+{
+	struct rpal_service *svc;
+	struct rpal_report r;
+	u32 usize;
+	long ret;
+
+	ret = rpal_copy_in(&r, sizeof(r), RPAL_REPORT_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (r.flags || memchr_inv(r.resv, 0, sizeof(r.resv)))
+		return -EINVAL;
+	svc = rpal_file_service_get(rf);
+	if (IS_ERR(svc))
+		return PTR_ERR(svc);
+	r.charged_ns = 0;
+	ret = rpal_thread_report(svc, &r);
+	rpal_service_put(svc);
+	if (ret)
+		return ret;
+	return rpal_copy_out(uarg, &r, sizeof(r), usize);
+}
+
 u64 rpal_ioctl_commands(void)
 {
 	return BIT_ULL(RPAL_IOC_NR_VERSION) | BIT_ULL(RPAL_IOC_NR_REGISTER) |
 	       BIT_ULL(RPAL_IOC_NR_UNREGISTER) | BIT_ULL(RPAL_IOC_NR_REQUEST) |
-	       BIT_ULL(RPAL_IOC_NR_RELEASE) | BIT_ULL(RPAL_IOC_NR_EXEC_PLACE);
+	       BIT_ULL(RPAL_IOC_NR_RELEASE) | BIT_ULL(RPAL_IOC_NR_EXEC_PLACE) |
+	       BIT_ULL(RPAL_IOC_NR_THREAD) | BIT_ULL(RPAL_IOC_NR_WAIT) |
+	       BIT_ULL(RPAL_IOC_NR_WAKE) | BIT_ULL(RPAL_IOC_NR_REPORT);
 }
 
 long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -227,7 +354,6 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(sizeof(struct rpal_version) != RPAL_VERSION_SIZE_VER0);
 	BUILD_BUG_ON(offsetof(struct rpal_version, api) != 24);
 	BUILD_BUG_ON(offsetof(struct rpal_version, module_version) != 48);
-	BUILD_BUG_ON(sizeof(struct rpal_register) != RPAL_REGISTER_SIZE_VER0);
 	BUILD_BUG_ON(offsetof(struct rpal_register, id) != 56);
 	BUILD_BUG_ON(sizeof(struct rpal_unregister) !=
 		     RPAL_UNREGISTER_SIZE_VER0);
@@ -237,6 +363,11 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(sizeof(struct rpal_event) != 16);
 	BUILD_BUG_ON(sizeof(struct rpal_exec_place) !=
 		     RPAL_EXEC_PLACE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_register) != 96);
+	BUILD_BUG_ON(sizeof(struct rpal_thread) != RPAL_THREAD_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_wait) != RPAL_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_wake) != RPAL_WAKE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_report) != RPAL_REPORT_SIZE_VER0);
 	BUILD_BUG_ON(RPAL_IOC_NR_MAX > 64);
 
 	switch (cmd) {
@@ -252,6 +383,14 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return rpal_ioc_release(rf, uarg);
 	case RPAL_IOC_EXEC_PLACE:
 		return rpal_ioc_exec_place(rf, uarg);
+	case RPAL_IOC_THREAD:
+		return rpal_ioc_thread(rf, uarg);
+	case RPAL_IOC_WAIT:
+		return rpal_ioc_wait(rf, uarg);
+	case RPAL_IOC_WAKE:
+		return rpal_ioc_wake(rf, uarg);
+	case RPAL_IOC_REPORT:
+		return rpal_ioc_report(rf, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -81,6 +81,65 @@ static int rpal_pkey_for(struct mm_struct *mm, unsigned long addr,
 	return svc->pkey;
 }
 
+/*
+ * Thread stacks (MAP_STACK: glibc's stacks, which also hold the thread's
+ * TLS and its rseq area) keep key 0. After setting up a signal frame the
+ * kernel runs with the default PKRU (only key 0 open) and then updates the
+ * task's rseq area on the way to user mode: under any other key that
+ * update faults and the kernel kills the task (force_sigsegv). The same
+ * update happens when a thread is preempted during an RPAL call, whose
+ * PKRU closes the caller's own key.
+ *
+ * Only 6.12 carries MAP_STACK into the VMA's flags, so do_mmap() marks the
+ * task for the mmap_region() call it makes next. mmap_region() has no
+ * other caller (6.1 and 6.12 mm/mmap.c), and every do_mmap() sets or
+ * clears the mark, so a mark never outlives its own do_mmap().
+ */
+#define RPAL_STACK_MARKS 256
+static struct task_struct *rpal_stack_marks[RPAL_STACK_MARKS];
+static DEFINE_SPINLOCK(rpal_stack_marks_lock);
+
+/* Set (@on) or clear current's mark; returns whether it was set. */
+static bool rpal_stack_mark(bool on)
+{
+	int i, free = -1;
+	bool was = false;
+
+	spin_lock(&rpal_stack_marks_lock);
+	for (i = 0; i < RPAL_STACK_MARKS; i++) {
+		if (rpal_stack_marks[i] == current) {
+			was = true;
+			if (!on)
+				rpal_stack_marks[i] = NULL;
+			break;
+		}
+		if (!rpal_stack_marks[i] && free < 0)
+			free = i;
+	}
+	if (on && !was && free >= 0)
+		rpal_stack_marks[free] = current;
+	spin_unlock(&rpal_stack_marks_lock);
+	if (on && !was && free < 0)
+		pr_warn_once("too many concurrent stack mappings: a thread stack gets the service key\n");
+	return was;
+}
+
+/* do_mmap(file, addr, len, prot, flags, ...): flags in r8, both kernels. */
+static void rpal_do_mmap_cb(unsigned long ip, unsigned long pip,
+			    struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct rpal_service *svc;
+
+	if (!current->mm)
+		return;
+	rcu_read_lock();
+	svc = rpal_service_of_mm_rcu(current->mm);
+	if (svc && svc->pkey >= 0)
+		rpal_stack_mark(regs->r8 & MAP_STACK);
+	rcu_read_unlock();
+}
+
 /* mmap_region(file, addr, len, vm_flags, pgoff, uf): key the new VMA. */
 static void rpal_mmap_region_cb(unsigned long ip, unsigned long pip,
 				struct ftrace_ops *op, struct ftrace_regs *fregs)
@@ -91,7 +150,7 @@ static void rpal_mmap_region_cb(unsigned long ip, unsigned long pip,
 
 	rcu_read_lock();
 	k = rpal_pkey_for(current->mm, regs->si, regs->dx, &svc);
-	if (k >= 0)
+	if (k >= 0 && !rpal_stack_mark(false))
 		regs->cx = (regs->cx & ~ARCH_VM_PKEY_FLAGS) | RPAL_PKEY_BITS(k);
 	rcu_read_unlock();
 }
@@ -114,23 +173,25 @@ static void rpal_do_brk_flags_cb(unsigned long ip, unsigned long pip,
 
 /*
  * do_mprotect_pkey(start, len, prot, pkey), behind mprotect() and
- * pkey_mprotect(): inside the slot only the service's key is allowed, and
- * a plain mprotect keeps it (also PROT_EXEC alone, which would otherwise
- * switch the VMA to the exec-only key).
+ * pkey_mprotect(): inside the slot no other key than the service's may be
+ * given. A plain mprotect keeps each VMA's key (key 0 of a thread stack
+ * included), except PROT_EXEC alone, which would switch to the exec-only
+ * key: that one gets the service key instead.
  */
 static void rpal_mprotect_cb(unsigned long ip, unsigned long pip,
 			     struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
+	unsigned long prot = regs->dx & (PROT_READ | PROT_WRITE | PROT_EXEC);
 	struct rpal_service *svc;
 	int k, want = (int)regs->cx;
 
 	rcu_read_lock();
 	k = rpal_pkey_for(current->mm, regs->di, regs->si, &svc);
 	if (k >= 0) {
-		if (want == -1)
+		if (want == -1 && prot == PROT_EXEC)
 			regs->cx = k;
-		else if (want != k)
+		else if (want != -1 && want != k)
 			regs->ip = (unsigned long)rpal_stub_eperm;
 	}
 	rcu_read_unlock();
@@ -169,6 +230,7 @@ static void rpal_ia32_pkey_free_cb(unsigned long ip, unsigned long pip,
 }
 
 static struct rpal_hook rpal_pkey_hooks[] = {
+	{ .name = "do_mmap", .func = rpal_do_mmap_cb },
 	{ .name = "mmap_region", .func = rpal_mmap_region_cb },
 	{ .name = "do_brk_flags", .func = rpal_do_brk_flags_cb },
 	{ .name = "do_mprotect_pkey", .func = rpal_mprotect_cb,

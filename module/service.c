@@ -30,6 +30,9 @@ DEFINE_MUTEX(rpal_mutex);
 LIST_HEAD(rpal_services);
 
 static DEFINE_HASHTABLE(rpal_mm_hash, 8);
+/* id -> live service, for lookups without rpal_mutex (wake, wait). */
+static struct rpal_service __rcu *rpal_by_id[RPAL_MAX_SERVICES + 1];
+static u16 rpal_generation;		/* rpal_mutex */
 static DEFINE_SPINLOCK(rpal_hash_lock);
 
 /* Bottom of a legacy (bottom-up) layout inside the slot. */
@@ -78,6 +81,13 @@ struct rpal_service *rpal_service_get_of_mm(struct mm_struct *mm)
 	return svc;
 }
 
+struct rpal_service *rpal_service_by_id_rcu(u32 id)
+{
+	if (id > RPAL_MAX_SERVICES)
+		return NULL;
+	return rcu_dereference(rpal_by_id[id]);
+}
+
 struct rpal_service *rpal_service_by_id(u32 id)
 {
 	struct rpal_service *svc;
@@ -95,6 +105,8 @@ void rpal_service_put(struct rpal_service *svc)
 	if (!refcount_dec_and_test(&svc->ref))
 		return;
 	synchronize_rcu();
+	rpal_threads_free(svc);
+	ida_destroy(&svc->thread_ids);
 	mmdrop(svc->mm);
 	kfree(svc);
 }
@@ -187,6 +199,11 @@ static struct rpal_service *rpal_service_alloc(void)
 	spin_lock_init(&svc->bypass_lock);
 	atomic64_set(&svc->faults, 0);
 	atomic64_set(&svc->flushes, 0);
+	atomic64_set(&svc->calls_made, 0);
+	atomic64_set(&svc->calls_received, 0);
+	atomic64_set(&svc->ns_lent, 0);
+	atomic64_set(&svc->ns_borrowed, 0);
+	ida_init(&svc->thread_ids);
 	svc->pkey = -1;
 	return svc;
 }
@@ -263,6 +280,7 @@ int rpal_service_register(struct rpal_file *rf, const char *name,
 	rpal_layout_enter(svc);
 	mmap_write_unlock(mm);
 
+	svc->gen = ++rpal_generation;
 	svc->state = RPAL_SVC_ACTIVE;
 	svc->rf = rf;
 	refcount_inc(&svc->ref);	/* one for the registry, one for rf */
@@ -270,13 +288,15 @@ int rpal_service_register(struct rpal_file *rf, const char *name,
 	spin_lock(&rpal_hash_lock);
 	hash_add_rcu(rpal_mm_hash, &svc->hnode, (unsigned long)mm);
 	spin_unlock(&rpal_hash_lock);
-	rf->svc = svc;
+	rcu_assign_pointer(rpal_by_id[svc->id], svc);
+	WRITE_ONCE(rf->svc, svc);
 
 	out->id = svc->id;
 	out->pkey = svc->pkey;
 	out->token = svc->token;
 	out->slot_base = svc->base;
 	out->slot_size = RPAL_SLOT_SIZE;
+	out->generation = svc->gen;
 	return 0;
 
 err_pkey:
@@ -307,7 +327,9 @@ static void rpal_service_teardown(struct rpal_service *svc, u32 event,
 	struct mm_struct *mm = svc->mm;
 
 	lockdep_assert_held(&rpal_mutex);
-	svc->state = RPAL_SVC_DEAD;
+	WRITE_ONCE(svc->state, RPAL_SVC_DEAD);
+	RCU_INIT_POINTER(rpal_by_id[svc->id], NULL);
+	rpal_threads_teardown(svc);
 	rpal_share_unlink_all(svc, event);
 
 	spin_lock(&rpal_hash_lock);
@@ -349,7 +371,7 @@ void rpal_service_unregister(struct rpal_file *rf)
 	if (svc->state == RPAL_SVC_ACTIVE)
 		rpal_service_teardown(svc, RPAL_EVENT_PEER_RELEASED, true);
 	svc->rf = NULL;
-	rf->svc = NULL;
+	WRITE_ONCE(rf->svc, NULL);
 	/* Never from release: it does not call ->release, and may sleep-free. */
 	mmu_notifier_put(&svc->mn->mn);
 	rpal_service_put(svc);		/* rf's reference */

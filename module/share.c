@@ -234,6 +234,8 @@ int rpal_share_request(struct rpal_service *self, struct rpal_request *req)
 			l->requested[side] = false;
 			return ret;
 		}
+		/* The first requester learns that it is active now. */
+		rpal_service_queue_event(peer, RPAL_EVENT_PEER_ACTIVE, self);
 	}
 
 	req->state = l->requested[!side] ? RPAL_PEER_ACTIVE : RPAL_PEER_PENDING;
@@ -282,6 +284,18 @@ struct rpal_service *rpal_share_owner_rcu(struct rpal_service *viewer,
 		    addr < v->owner->end)
 			return v->owner;
 	return NULL;
+}
+
+/* Does @viewer actively see @owner's slot (they are linked)? */
+bool rpal_share_sees_rcu(struct rpal_service *viewer,
+			 struct rpal_service *owner)
+{
+	struct rpal_view *v;
+
+	list_for_each_entry_rcu(v, &viewer->views, by_viewer)
+		if (v->owner == owner && READ_ONCE(v->active))
+			return true;
+	return false;
 }
 
 /* The same, with a reference the caller drops. */

@@ -79,6 +79,9 @@ struct rpal_register {
 	__u64 token;		/* (out) secret a peer must present */
 	__u64 slot_base;	/* (out) first address of the slot */
 	__u64 slot_size;	/* (out) RPAL_SLOT_SIZE */
+	/* since 96 bytes: tells this service from an earlier one, same id */
+	__u32 generation;	/* (out) see RPAL_TCB_GEN_SHIFT */
+	__u32 pad;		/* (out) 0 */
 };
 
 #define RPAL_REGISTER_SIZE_VER0 88
@@ -157,6 +160,108 @@ struct rpal_exec_place {
 #define RPAL_EXEC_PLACE_SIZE_VER0 72
 
 /*
+ * The thread control block (TCB) of an rpal thread starts with its state
+ * word, which the runtime changes with compare-and-swap and the module
+ * reads: who owns the thread's saved user context.
+ */
+enum rpal_tcb_state {
+	RPAL_TCB_RUNNING = 1,	/* the thread itself */
+	RPAL_TCB_WAITING = 2,	/* nobody: saved, free to be claimed */
+	RPAL_TCB_CALL = 3,	/* a sender, named in the upper bits */
+};
+
+#define RPAL_TCB_STATE_MASK 0xffULL
+#define RPAL_TCB_CALLER_SHIFT 32	/* CALL: the sender's service id (16 bits) */
+#define RPAL_TCB_GEN_SHIFT 48		/* CALL: its generation (16 bits) */
+
+/*
+ * The TCB's second word: set by the module while the thread sleeps in
+ * RPAL_IOC_WAIT waiting for a call on its context to end; the sender that
+ * ends the call reads it and, if set, kicks the thread (RPAL_IOC_WAKE).
+ */
+#define RPAL_TCB_WAKE_ON_RETURN_OFFSET 8
+
+/*
+ * struct rpal_thread - RPAL_IOC_THREAD: make the calling thread an rpal
+ * thread of the caller's service, or (RPAL_THREAD_UNREGISTER) stop.
+ */
+struct rpal_thread {
+	__u32 size;		/* (in)  sizeof(struct rpal_thread) */
+	__u32 flags;		/* (in)  0 or RPAL_THREAD_UNREGISTER */
+	__u64 tcb;		/* (in)  the thread's TCB, 8-aligned, in the slot */
+	/* (in) an eventfd signalled on every kick, so epoll sees them; -1 */
+	__s32 eventfd;
+	__u32 index;		/* (in)  UNREGISTER: which thread */
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u32 out_index;	/* (out) the thread's index in its service */
+	__u32 pad;		/* (out) 0 */
+};
+
+#define RPAL_THREAD_SIZE_VER0 48
+#define RPAL_THREAD_UNREGISTER (1U << 0)
+
+/* Why RPAL_IOC_WAIT returned (rpal_wait.reason, a bit mask). */
+#define RPAL_WAKE_KICK (1U << 0)	/* RPAL_IOC_WAKE for this thread */
+#define RPAL_WAKE_POLL (1U << 1)	/* the watched fd is readable */
+#define RPAL_WAKE_TIMEOUT (1U << 2)
+#define RPAL_WAKE_CALLER_DIED (1U << 3)	/* CALL names a dead service */
+
+/*
+ * struct rpal_wait - RPAL_IOC_WAIT: sleep in the module until this thread
+ * is kicked, the fd (an epoll fd, or any pollable fd) is readable, the
+ * timeout passes, or a signal arrives (EINTR). It does not return for
+ * readability while the state word says CALL: a sender is running this
+ * thread's saved context, and the thread must not get it back until the
+ * call ends (it returns for kicks, which carry syscall-proxy requests).
+ */
+struct rpal_wait {
+	__u32 size;		/* (in)  sizeof(struct rpal_wait) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u32 index;		/* (in)  the calling thread's index */
+	__s32 fd;		/* (in)  fd to watch for readability, -1: none */
+	__s32 timeout_ms;	/* (in)  -1: none */
+	__u32 pad;		/* (in)  must be 0 */
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u32 reason;		/* (out) RPAL_WAKE_* */
+	__u32 kicks;		/* (out) kicks consumed */
+};
+
+#define RPAL_WAIT_SIZE_VER0 48
+
+/*
+ * struct rpal_wake - RPAL_IOC_WAKE: kick a thread of the caller's service
+ * or of a peer whose slot the caller actively shares.
+ */
+struct rpal_wake {
+	__u32 size;		/* (in)  sizeof(struct rpal_wake) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u32 service_id;	/* (in)  0: the caller's own service */
+	__u32 index;		/* (in)  the thread */
+	__u64 resv[2];		/* (in)  must be 0 */
+};
+
+#define RPAL_WAKE_SIZE_VER0 32
+
+/*
+ * struct rpal_report - RPAL_IOC_REPORT: time the calling thread spent
+ * running a peer's code (TSC cycles, measured by the runtime) since its
+ * last report. The module charges the callee and relieves the caller,
+ * never more than the thread actually ran since its last report.
+ */
+struct rpal_report {
+	__u32 size;		/* (in)  sizeof(struct rpal_report) */
+	__u32 flags;		/* (in)  must be 0 */
+	__u32 index;		/* (in)  the calling thread's index */
+	__u32 callee_id;	/* (in)  the peer whose code ran */
+	__u64 cycles;		/* (in)  TSC cycles in calls since last report */
+	__u64 calls;		/* (in)  calls since last report */
+	__u64 resv[2];		/* (in)  must be 0 */
+	__u64 charged_ns;	/* (out) what was accounted, after clamping */
+};
+
+#define RPAL_REPORT_SIZE_VER0 56
+
+/*
  * Events read(2) from a service's fd (poll: POLLIN when there are some).
  * read returns whole events only; a buffer smaller than one event: EINVAL.
  */
@@ -164,6 +269,7 @@ enum rpal_event_type {
 	RPAL_EVENT_PEER_DIED = 1,	/* the peer process exited */
 	RPAL_EVENT_PEER_RELEASED = 2,	/* the peer released or unregistered */
 	RPAL_EVENT_LOST = 3,		/* the queue overflowed: events lost */
+	RPAL_EVENT_PEER_ACTIVE = 4,	/* the peer requested too: now shared */
 };
 
 struct rpal_event {
@@ -188,6 +294,10 @@ enum rpal_ioc_nr {
 	RPAL_IOC_NR_REQUEST = 4,
 	RPAL_IOC_NR_RELEASE = 5,
 	RPAL_IOC_NR_EXEC_PLACE = 6,
+	RPAL_IOC_NR_THREAD = 7,
+	RPAL_IOC_NR_WAIT = 8,
+	RPAL_IOC_NR_WAKE = 9,
+	RPAL_IOC_NR_REPORT = 10,
 	RPAL_IOC_NR_MAX,
 };
 
@@ -206,5 +316,9 @@ enum rpal_ioc_nr {
 	RPAL_IOC_RW(RPAL_IOC_NR_RELEASE, RPAL_RELEASE_SIZE_VER0)
 #define RPAL_IOC_EXEC_PLACE \
 	RPAL_IOC_RW(RPAL_IOC_NR_EXEC_PLACE, RPAL_EXEC_PLACE_SIZE_VER0)
+#define RPAL_IOC_THREAD RPAL_IOC_RW(RPAL_IOC_NR_THREAD, RPAL_THREAD_SIZE_VER0)
+#define RPAL_IOC_WAIT RPAL_IOC_RW(RPAL_IOC_NR_WAIT, RPAL_WAIT_SIZE_VER0)
+#define RPAL_IOC_WAKE RPAL_IOC_RW(RPAL_IOC_NR_WAKE, RPAL_WAKE_SIZE_VER0)
+#define RPAL_IOC_REPORT RPAL_IOC_RW(RPAL_IOC_NR_REPORT, RPAL_REPORT_SIZE_VER0)
 
 #endif /* _UAPI_LINUX_RPAL_H */

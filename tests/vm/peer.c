@@ -60,6 +60,51 @@ int rpal_do_request(int fd, uint32_t id, uint64_t token, pid_t pid,
 	return ret ? ret : (int)r.state;
 }
 
+int rpal_do_thread(int fd, struct rpal_tcb_page **tcb, int eventfd)
+{
+	struct rpal_thread t;
+	void *page = mmap(NULL, sizeof(**tcb), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (page == MAP_FAILED)
+		return -errno;
+	*tcb = page;
+	(*tcb)->state = RPAL_TCB_RUNNING;
+	memset(&t, 0, sizeof(t));
+	t.size = sizeof(t);
+	t.tcb = (uintptr_t)page;
+	t.eventfd = eventfd;
+	if (ioctl(fd, RPAL_IOC_THREAD, &t))
+		return -errno;
+	return (int)t.out_index;
+}
+
+int rpal_do_wait(int fd, uint32_t index, int watch_fd, int timeout_ms,
+		 struct rpal_wait *out)
+{
+	struct rpal_wait w;
+
+	memset(&w, 0, sizeof(w));
+	w.size = sizeof(w);
+	w.index = index;
+	w.fd = watch_fd;
+	w.timeout_ms = timeout_ms;
+	if (ioctl(fd, RPAL_IOC_WAIT, &w))
+		return -errno;
+	if (out)
+		*out = w;
+	return (int)w.reason;
+}
+
+int rpal_do_wake(int fd, uint32_t service_id, uint32_t index)
+{
+	struct rpal_wake w = { .size = sizeof(w),
+			       .service_id = service_id,
+			       .index = index };
+
+	return ioctl(fd, RPAL_IOC_WAKE, &w) ? -errno : 0;
+}
+
 int rpal_do_release(int fd, uint32_t id)
 {
 	struct rpal_release r = { .size = sizeof(r), .peer_id = id };
@@ -248,6 +293,14 @@ static int64_t peer_do(int rpal_fd, const struct peer_msg *m)
 		__atomic_store_n((uint64_t *)(uintptr_t)m->a, m->b,
 				 __ATOMIC_RELEASE);
 		return 0;
+	case PEER_THREAD: {
+		struct rpal_tcb_page *tcb;
+
+		return rpal_do_thread(rpal_fd, &tcb, -1);
+	}
+	case PEER_WAIT:
+		return rpal_do_wait(rpal_fd, (uint32_t)m->a, -1, (int)m->b,
+				    NULL);
 	case PEER_CODE: {
 		unsigned char *code;
 

@@ -15,6 +15,18 @@
 
 #include <uapi/rpal.h>
 
+/* A TCB page in the caller's slot; registered as an rpal thread. */
+struct rpal_tcb_page {
+	uint64_t state;
+	uint64_t wake_on_return;
+	uint64_t rest[510];
+};
+/* Map a TCB page (in the slot) and register the calling thread. */
+int rpal_do_thread(int fd, struct rpal_tcb_page **tcb, int eventfd);
+int rpal_do_wait(int fd, uint32_t index, int watch_fd, int timeout_ms,
+		 struct rpal_wait *out);
+int rpal_do_wake(int fd, uint32_t service_id, uint32_t index);
+
 /* Register @fd as a service (name may be NULL); 0 or -errno. */
 int rpal_do_register(int fd, const char *name, struct rpal_register *r);
 int rpal_do_unregister(int fd);
@@ -50,6 +62,8 @@ enum peer_op {
 	PEER_PFN,	 /* a = addr -> its page frame number, -1 if absent */
 	PEER_CHURN,	 /* a = len: map and touch that much, keep it */
 	PEER_SET,	 /* a = addr (shared page), b = value: store it */
+	PEER_THREAD,	 /* register this thread (TCB in the slot) -> index */
+	PEER_WAIT,	 /* a = index, b = timeout ms -> reason, or -errno */
 };
 
 struct peer {

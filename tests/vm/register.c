@@ -4,6 +4,8 @@
  * its new mappings land and which key they carry, what it cannot undo, and
  * every malformed or out-of-state request.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -68,7 +70,7 @@ TEST(new_mappings_land_in_slot_with_key)
 	ASSERT_NE(hinted, MAP_FAILED);
 	EXPECT_TRUE(in_slot(&r, (uintptr_t)hinted, SZ_1M));
 
-	/* Thread-stack style mappings too. */
+	/* Thread-stack mappings too (in the slot; key 0, see below). */
 	stack_like = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	ASSERT_NE(stack_like, MAP_FAILED);
@@ -77,7 +79,8 @@ TEST(new_mappings_land_in_slot_with_key)
 	if (have_pku()) {
 		EXPECT_EQ(smaps_pkey(after), r.pkey);
 		EXPECT_EQ(smaps_pkey(hinted), r.pkey);
-		EXPECT_EQ(smaps_pkey(stack_like), r.pkey);
+		/* Thread stacks keep key 0 (docs/kernel-design.md: rseq). */
+		EXPECT_EQ(smaps_pkey(stack_like), 0);
 	}
 
 	/* After unregistering, mappings go back to the usual layout. */
@@ -299,5 +302,51 @@ TEST(require_pku_refuses_unprotected)
 	fd = rpal_open();
 	ASSERT_GE(fd, 0);
 	EXPECT_EQ(rpal_do_register(fd, NULL, &r), 0);
+	close(fd);
+}
+
+static volatile int usr1_hits;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_hits++;
+}
+
+static void *sleeper(void *arg)
+{
+	int *p = arg;
+	char c;
+
+	/* Interrupted by the signal, then the pipe's byte. */
+	return (void *)(intptr_t)read(p[0], &c, 1);
+}
+
+/*
+ * A thread of a service gets a signal: the handler runs (with the
+ * kernel's default PKRU) and the thread goes on. The thread's stack, its
+ * TLS and its rseq area must stay key 0 for that (docs/kernel-design.md):
+ * with the service key on them the kernel kills the thread while it
+ * returns from setting up the signal frame (force_sigsegv).
+ */
+TEST(signals_reach_threads_of_services)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct rpal_register r;
+	int fd = self_register(&r), p[2];
+	pthread_t th;
+	void *ret;
+
+	ASSERT_GE(fd, 0);
+	ASSERT_OK(pipe(p));
+	ASSERT_OK(sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(pthread_create(&th, NULL, sleeper, p), 0);
+	usleep(100 * 1000);
+	ASSERT_EQ(pthread_kill(th, SIGUSR1), 0);
+	usleep(100 * 1000);
+	EXPECT_EQ(usr1_hits, 1);
+	ASSERT_EQ(write(p[1], "x", 1), 1);
+	ASSERT_EQ(pthread_join(th, &ret), 0);
+	EXPECT_TRUE((intptr_t)ret == 1 || (intptr_t)ret == -1);
 	close(fd);
 }
