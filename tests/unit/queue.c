@@ -881,7 +881,9 @@ static int kill_round(struct rpal_test *_t, uint64_t *seed, uint32_t n,
 				break;
 		}
 		for (uint32_t p = 0; p < NPROD; p++) {
-			if (kill_at[p] && !killed[p] && now() >= kill_at[p]) {
+			/* A reaped pid may already belong to someone else. */
+			if (kill_at[p] && !killed[p] && !reaped[p] &&
+			    now() >= kill_at[p]) {
 				ASSERT_OK(kill(pid[p], SIGKILL));
 				killed[p] = true;
 			}
