@@ -165,6 +165,18 @@ bool pattern_check(const void *addr, size_t len, uint64_t seed)
 	return true;
 }
 
+/* Empty every CPU's LRU batches: compaction calls lru_add_drain_all(). */
+static void lru_drain_all(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			(void)0; /* best effort: the retries follow */
+		close(fd);
+	}
+}
+
 /* /proc/self/pagemap: bit 63 present, 62 swapped, 0-54 PFN (root). */
 static uint64_t pagemap_entry(uint64_t addr)
 {
@@ -262,9 +274,13 @@ static int64_t peer_do(int rpal_fd, const struct peer_msg *m)
 
 		/*
 		 * Pages still in a per-CPU LRU batch cannot be isolated yet;
-		 * madvise drains the batch, so a few rounds get them all.
+		 * madvise drains only this CPU's batch, compaction drains
+		 * every CPU's (lru_add_drain_all()), so a few rounds get
+		 * them all.
 		 */
-		for (int tries = 0; tries < 50; tries++) {
+		for (int tries = 0; tries < 200; tries++) {
+			if (tries % 20 == 10)
+				lru_drain_all();
 			if (madvise((void *)(uintptr_t)m->a, m->b,
 				    MADV_PAGEOUT))
 				return -errno;
@@ -273,7 +289,7 @@ static int64_t peer_do(int rpal_fd, const struct peer_msg *m)
 				n += pagemap_entry(m->a + off) >> 62 == 1;
 			if (n == (int64_t)(m->b / page))
 				break;
-			usleep(1000);
+			usleep(5000);
 		}
 		return n;
 	}
