@@ -28,7 +28,7 @@ void rpal_caps_init(void)
 		f |= RPAL_FEAT_FSGSBASE;
 	/* Syscall user dispatch is part of the generic entry code (5.11+). */
 	if (IS_ENABLED(CONFIG_GENERIC_ENTRY))
-		f |= RPAL_FEAT_SYSCALL_USER_DISPATCH;
+		f |= RPAL_FEAT_SYSCALL_USER_DISPATCH | RPAL_FEAT_CALLS;
 	if (cpu_feature_enabled(X86_FEATURE_PTI))
 		f |= RPAL_FEAT_PTI;
 	rpal_features = f;

@@ -186,8 +186,51 @@ void rpal_exec_exit(void);
 /* The slot @mm owns as a service or a placed program (RCU held). */
 bool rpal_mm_slot_rcu(struct mm_struct *mm, struct rpal_slot_of *out);
 
+/* A syscall of borrowed code, handed to the callee's thread (proxy.c). */
+enum rpal_proxy_state {
+	RPAL_PROXY_IDLE = 0,
+	RPAL_PROXY_POSTED,	/* by the caller, waiting in rpal_sud_dispatch */
+	RPAL_PROXY_TAKEN,	/* returned to the callee by RPAL_IOC_WAIT */
+	RPAL_PROXY_DONE,	/* result posted by the callee's next wait */
+};
+
+struct rpal_proxy {
+	enum rpal_proxy_state state;
+	u64 seq;
+	u64 nr;
+	u64 args[6];
+	s64 ret;
+	const void *from;	/* the caller's rpal_kthread, compared only */
+};
+
+/*
+ * An rpal thread (thread.c). Referenced by its slot in svc->threads (RCU)
+ * and by whoever looked it up; unregistering, or the service's teardown,
+ * empties the slot, marks it dead and wakes its sleepers.
+ */
+struct rpal_kthread {
+	struct rpal_service *svc;	/* no reference: the service outlives */
+	u32 index;
+	struct task_struct *task;	/* compared only, never dereferenced */
+	u64 __user *tcb;
+	struct rpal_call_record __user *record;	/* key-0 memory, or NULL */
+	void __user *rescue;		/* RPAL_RESCUE_SIZE in the slot, or NULL */
+	struct eventfd_ctx *evctx;
+	atomic_t kicks;
+	bool dead;
+	wait_queue_head_t wq;		/* its own RPAL_IOC_WAIT */
+	u64 last_runtime;		/* sum_exec_runtime at the last report */
+	u64 budget;			/* ran, not yet claimed by reports */
+	/* Syscalls of callers running this thread's context. */
+	spinlock_t proxy_lock;
+	struct rpal_proxy proxy;
+	u64 proxy_seq;
+	wait_queue_head_t proxy_wq;	/* callers waiting for results */
+	refcount_t ref;
+	struct rcu_head rcu;
+};
+
 /* thread.c: rpal threads, waits, kicks, time reports. */
-struct rpal_kthread;
 int rpal_thread_register(struct rpal_service *svc, struct rpal_thread *t);
 int rpal_thread_unregister(struct rpal_service *svc, u32 index);
 void rpal_threads_teardown(struct rpal_service *svc);
@@ -195,6 +238,22 @@ void rpal_threads_free(struct rpal_service *svc);
 long rpal_thread_wait(struct rpal_service *svc, struct rpal_wait *wt);
 long rpal_thread_wake(struct rpal_service *self, struct rpal_wake *wk);
 long rpal_thread_report(struct rpal_service *self, struct rpal_report *rp);
+struct rpal_kthread *rpal_kthread_get_rcu(struct rpal_service *svc, u32 index);
+struct rpal_kthread *rpal_kthread_of_task_rcu(struct rpal_service *svc,
+					      struct task_struct *task);
+void rpal_kthread_put(struct rpal_kthread *th);
+void rpal_threads_poke(struct rpal_service *svc);
+struct rpal_service *rpal_reachable_rcu(struct rpal_service *self, u32 id);
+
+/* proxy.c: syscalls of borrowed code run by the callee's thread. */
+bool rpal_proxy_take(struct rpal_kthread *th, struct rpal_wait *out);
+void rpal_proxy_complete(struct rpal_kthread *th, u64 seq, s64 ret);
+int rpal_proxy_init(void);
+void rpal_proxy_exit(void);
+
+/* rescue.c: the context a dying caller was running, for the callee. */
+int rpal_rescue_init(void);
+void rpal_rescue_exit(void);
 
 /* caps.c: what this machine offers, detected once at load. */
 void rpal_caps_init(void);

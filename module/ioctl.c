@@ -244,8 +244,10 @@ static long rpal_ioc_thread(struct rpal_file *rf, void __user *uarg)
 	ret = rpal_copy_in(&t, sizeof(t), RPAL_THREAD_SIZE_VER0, uarg, &usize);
 	if (ret)
 		return ret;
-	if ((t.flags & ~RPAL_THREAD_UNREGISTER) ||
-	    memchr_inv(t.resv, 0, sizeof(t.resv)))
+	if (t.flags & ~RPAL_THREAD_UNREGISTER)
+		return -EINVAL;
+	if ((t.flags & RPAL_THREAD_UNREGISTER) ? (t.record || t.rescue) :
+						 t.index)
 		return -EINVAL;
 	mutex_lock(&rpal_mutex);
 	ret = rpal_file_service(rf, &svc);
@@ -279,14 +281,20 @@ static long rpal_ioc_wait(struct rpal_file *rf, void __user *uarg)
 	ret = rpal_copy_in(&w, sizeof(w), RPAL_WAIT_SIZE_VER0, uarg, &usize);
 	if (ret)
 		return ret;
-	if (w.flags || w.pad || memchr_inv(w.resv, 0, sizeof(w.resv)) ||
-	    w.timeout_ms < -1)
+	if ((w.flags & ~RPAL_WAIT_PROXY_DONE) || w.pad || w.timeout_ms < -1)
 		return -EINVAL;
+	if (!(w.flags & RPAL_WAIT_PROXY_DONE) &&
+	    (w.proxy_ret || w.proxy_done_seq))
+		return -EINVAL;
+	/* Outputs: whatever the caller left there is overwritten. */
+	w.reason = 0;
+	w.kicks = 0;
+	w.proxy_seq = 0;
+	w.proxy_nr = 0;
+	memset(w.proxy_args, 0, sizeof(w.proxy_args));
 	svc = rpal_file_service_get(rf);
 	if (IS_ERR(svc))
 		return PTR_ERR(svc);
-	w.reason = 0;
-	w.kicks = 0;
 	ret = rpal_thread_wait(svc, &w);
 	rpal_service_put(svc);
 	if (ret)
@@ -365,7 +373,12 @@ long rpal_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		     RPAL_EXEC_PLACE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct rpal_register) != 96);
 	BUILD_BUG_ON(sizeof(struct rpal_thread) != RPAL_THREAD_SIZE_VER0);
-	BUILD_BUG_ON(sizeof(struct rpal_wait) != RPAL_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_wait) != RPAL_WAIT_SIZE_VER1);
+	BUILD_BUG_ON(offsetof(struct rpal_wait, proxy_seq) !=
+		     RPAL_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_call_record) !=
+		     RPAL_CALL_RECORD_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct rpal_rescue) > 256);
 	BUILD_BUG_ON(sizeof(struct rpal_wake) != RPAL_WAKE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct rpal_report) != RPAL_REPORT_SIZE_VER0);
 	BUILD_BUG_ON(RPAL_IOC_NR_MAX > 64);

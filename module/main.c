@@ -151,6 +151,12 @@ static int __init rpal_init(void)
 	ret = rpal_exec_init();
 	if (ret)
 		goto err_exec;
+	ret = rpal_proxy_init();
+	if (ret)
+		goto err_proxy;
+	ret = rpal_rescue_init();
+	if (ret)
+		goto err_rescue;
 	rpal_debugfs_init();
 	ret = misc_register(&rpal_misc);
 	if (ret) {
@@ -162,6 +168,10 @@ static int __init rpal_init(void)
 
 err_misc:
 	rpal_debugfs_exit();
+	rpal_rescue_exit();
+err_rescue:
+	rpal_proxy_exit();
+err_proxy:
 	rpal_exec_exit();
 err_exec:
 	rpal_pkey_exit();
@@ -180,6 +190,8 @@ static void __exit rpal_exit(void)
 {
 	misc_deregister(&rpal_misc);
 	rpal_debugfs_exit();
+	rpal_rescue_exit();
+	rpal_proxy_exit();
 	rpal_exec_exit();
 	rpal_pkey_exit();
 	rpal_vm_hooks_exit();

@@ -195,6 +195,9 @@ static void rpal_link_destroy(struct rpal_link *l, struct rpal_service *cause,
 			rpal_service_queue_event(v->viewer, event, v->owner);
 	}
 	list_del(&l->node);
+	/* Calls across the link end: their waiters re-check and give up. */
+	for (i = 0; i < 2; i++)
+		rpal_threads_poke(l->view[i].viewer);
 	for (i = 0; i < 2; i++)
 		rpal_service_put(l->view[i].viewer);
 	kfree_rcu(l, rcu);

@@ -25,22 +25,7 @@
 
 #include "internal.h"
 
-struct rpal_kthread {
-	struct rpal_service *svc;	/* no reference: the service outlives */
-	u32 index;
-	struct task_struct *task;	/* compared only, never dereferenced */
-	u64 __user *tcb;
-	struct eventfd_ctx *evctx;
-	atomic_t kicks;
-	bool dead;
-	wait_queue_head_t wq;
-	u64 last_runtime;		/* sum_exec_runtime at the last report */
-	u64 budget;			/* ran, not yet claimed by reports */
-	refcount_t ref;
-	struct rcu_head rcu;
-};
-
-static void rpal_kthread_put(struct rpal_kthread *th)
+void rpal_kthread_put(struct rpal_kthread *th)
 {
 	if (!refcount_dec_and_test(&th->ref))
 		return;
@@ -63,8 +48,7 @@ static void rpal_kick(struct rpal_kthread *th)
 }
 
 /* @svc's thread @index, with a reference (RCU held by the caller). */
-static struct rpal_kthread *rpal_kthread_get_rcu(struct rpal_service *svc,
-						 u32 index)
+struct rpal_kthread *rpal_kthread_get_rcu(struct rpal_service *svc, u32 index)
 {
 	struct rpal_kthread __rcu **threads = rcu_dereference(svc->threads);
 	struct rpal_kthread *th;
@@ -77,6 +61,32 @@ static struct rpal_kthread *rpal_kthread_get_rcu(struct rpal_service *svc,
 	return th;
 }
 
+/*
+ * @svc's thread run by @task, without a reference (RCU held). A scan: only
+ * slow paths ask (proxied syscalls, exits of tasks in a call).
+ */
+struct rpal_kthread *rpal_kthread_of_task_rcu(struct rpal_service *svc,
+					      struct task_struct *task)
+{
+	struct rpal_kthread __rcu **threads = rcu_dereference(svc->threads);
+	struct rpal_kthread *th;
+	u32 i;
+
+	if (!threads)
+		return NULL;
+	for (i = 0; i < RPAL_MAX_THREADS; i++) {
+		th = rcu_dereference(threads[i]);
+		if (th && th->task == task && !READ_ONCE(th->dead))
+			return th;
+	}
+	return NULL;
+}
+
+static bool rpal_in_slot(struct rpal_service *svc, u64 addr, u64 len)
+{
+	return addr >= svc->base && addr < svc->end && len <= svc->end - addr;
+}
+
 int rpal_thread_register(struct rpal_service *svc, struct rpal_thread *t)
 {
 	struct rpal_kthread __rcu **threads;
@@ -84,8 +94,15 @@ int rpal_thread_register(struct rpal_service *svc, struct rpal_thread *t)
 	int index, ret;
 
 	lockdep_assert_held(&rpal_mutex);
-	if (!IS_ALIGNED(t->tcb, 8) || t->tcb < svc->base ||
-	    t->tcb + 16 > svc->end)
+	if (!IS_ALIGNED(t->tcb, 8) || !rpal_in_slot(svc, t->tcb, 16))
+		return -EINVAL;
+	/* Read by the kernel whatever PKRU says: it must be key-0 memory. */
+	if (t->record && (!IS_ALIGNED(t->record, 8) ||
+			  !access_ok((void __user *)(unsigned long)t->record,
+				     RPAL_CALL_RECORD_SIZE_VER0)))
+		return -EINVAL;
+	if (t->rescue && (!IS_ALIGNED(t->rescue, 64) ||
+			  !rpal_in_slot(svc, t->rescue, RPAL_RESCUE_SIZE)))
 		return -EINVAL;
 	threads = rcu_dereference_protected(svc->threads,
 					    lockdep_is_held(&rpal_mutex));
@@ -119,8 +136,12 @@ int rpal_thread_register(struct rpal_service *svc, struct rpal_thread *t)
 	th->index = index;
 	th->task = current;
 	th->tcb = (u64 __user *)(unsigned long)t->tcb;
+	th->record = (struct rpal_call_record __user *)(unsigned long)t->record;
+	th->rescue = (void __user *)(unsigned long)t->rescue;
 	atomic_set(&th->kicks, 0);
 	init_waitqueue_head(&th->wq);
+	spin_lock_init(&th->proxy_lock);
+	init_waitqueue_head(&th->proxy_wq);
 	th->last_runtime = current->se.sum_exec_runtime;
 	refcount_set(&th->ref, 1);
 	rcu_assign_pointer(threads[index], th);
@@ -142,6 +163,7 @@ static void rpal_thread_remove(struct rpal_service *svc, u32 index)
 	RCU_INIT_POINTER(threads[index], NULL);
 	WRITE_ONCE(th->dead, true);
 	wake_up(&th->wq);
+	wake_up(&th->proxy_wq);
 	ida_free(&svc->thread_ids, index);
 	rpal_kthread_put(th);
 }
@@ -174,6 +196,28 @@ void rpal_threads_teardown(struct rpal_service *svc)
 	for (i = 0; i < RPAL_MAX_THREADS; i++)
 		if (rcu_access_pointer(threads[i]))
 			rpal_thread_remove(svc, i);
+}
+
+/*
+ * Something @svc's threads may be waiting for changed (a caller died, a
+ * link went): each re-checks its state word or its pending syscall.
+ */
+void rpal_threads_poke(struct rpal_service *svc)
+{
+	struct rpal_kthread __rcu **threads;
+	struct rpal_kthread *th;
+	u32 i;
+
+	rcu_read_lock();
+	threads = rcu_dereference(svc->threads);
+	for (i = 0; threads && i < RPAL_MAX_THREADS; i++) {
+		th = rcu_dereference(threads[i]);
+		if (!th)
+			continue;
+		wake_up(&th->wq);
+		wake_up(&th->proxy_wq);
+	}
+	rcu_read_unlock();
 }
 
 /* After the last reference to the service (no reader is left). */
@@ -242,7 +286,8 @@ static bool rpal_caller_dead(u64 state)
 }
 
 static long rpal_thread_sleep(struct rpal_kthread *th, struct file *f,
-			      long timeout, struct rpal_wait *out)
+			      long timeout, bool can_proxy,
+			      struct rpal_wait *out)
 {
 	u64 __user *wake_on_return = th->tcb + 1;
 	struct rpal_waiter w = { .task = current };
@@ -256,6 +301,9 @@ static long rpal_thread_sleep(struct rpal_kthread *th, struct file *f,
 	for (;;) {
 		bool in_call;
 
+		/* A syscall of the caller running our context comes first. */
+		if (can_proxy && rpal_proxy_take(th, out))
+			break;
 		if (get_user(state, th->tcb)) {
 			ret = -EFAULT;
 			break;
@@ -351,9 +399,13 @@ long rpal_thread_wait(struct rpal_service *svc, struct rpal_wait *wt)
 			goto out;
 		}
 	}
+	if (wt->flags & RPAL_WAIT_PROXY_DONE)
+		rpal_proxy_complete(th, wt->proxy_done_seq, wt->proxy_ret);
 	timeout = wt->timeout_ms < 0 ? MAX_SCHEDULE_TIMEOUT :
 				       msecs_to_jiffies(wt->timeout_ms);
-	ret = rpal_thread_sleep(th, f, timeout, wt);
+	ret = rpal_thread_sleep(th, f, timeout,
+				wt->size >= RPAL_WAIT_SIZE_VER1 && th->rescue,
+				wt);
 	if (f)
 		fput(f);
 out:
@@ -362,8 +414,7 @@ out:
 }
 
 /* The service @id if it is the caller's own or a peer it actively sees. */
-static struct rpal_service *rpal_reachable_rcu(struct rpal_service *self,
-					       u32 id)
+struct rpal_service *rpal_reachable_rcu(struct rpal_service *self, u32 id)
 {
 	struct rpal_service *peer;
 

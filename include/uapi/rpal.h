@@ -32,6 +32,12 @@
 #define RPAL_FEAT_SYSCALL_USER_DISPATCH (1ULL << 3)
 /* Kernel page-table isolation is active (user and kernel top-level tables). */
 #define RPAL_FEAT_PTI (1ULL << 4)
+/*
+ * Calls are supported: syscalls of borrowed code run in the callee's
+ * thread (RPAL_WAKE_PROXY), and a caller that dies mid-call leaves its
+ * context in the callee's rescue area (struct rpal_rescue).
+ */
+#define RPAL_FEAT_CALLS (1ULL << 5)
 
 /*
  * struct rpal_version - RPAL_IOC_VERSION: the handshake.
@@ -168,6 +174,7 @@ enum rpal_tcb_state {
 	RPAL_TCB_RUNNING = 1,	/* the thread itself */
 	RPAL_TCB_WAITING = 2,	/* nobody: saved, free to be claimed */
 	RPAL_TCB_CALL = 3,	/* a sender, named in the upper bits */
+	RPAL_TCB_RESCUE = 4,	/* the context is in the rescue area */
 };
 
 #define RPAL_TCB_STATE_MASK 0xffULL
@@ -181,6 +188,86 @@ enum rpal_tcb_state {
  */
 #define RPAL_TCB_WAKE_ON_RETURN_OFFSET 8
 
+/* SYSCALL_DISPATCH_FILTER_ALLOW and _BLOCK (linux/prctl.h). */
+#define RPAL_CALL_IDLE 0
+#define RPAL_CALL_ACTIVE 1
+
+/*
+ * struct rpal_call_record - what an rpal thread is running, for the
+ * module. It lies in memory with protection key 0 (so the kernel can read
+ * it whatever PKRU holds) and is registered with RPAL_IOC_THREAD; its
+ * selector byte is also the thread's syscall user dispatch selector
+ * (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0,
+ * &record->selector)).
+ *
+ * While selector is RPAL_CALL_ACTIVE the thread runs the saved context of
+ * thread callee_index of service callee_id (whose TCB is callee_tcb):
+ *  - its syscalls are not executed by it but handed to that thread
+ *    (RPAL_WAKE_PROXY), which runs them in its own process;
+ *  - if it dies, the module copies the context it was running (its user
+ *    registers and extended state; or, when sigframe is set, those saved
+ *    in that signal frame) into the callee's rescue area, so the callee's
+ *    own thread can resume it (struct rpal_rescue).
+ */
+struct rpal_call_record {
+	__u32 size;		/* sizeof(struct rpal_call_record) */
+	__u8 selector;		/* RPAL_CALL_IDLE or RPAL_CALL_ACTIVE */
+	__u8 pad[3];
+	__u32 callee_id;	/* the service whose context runs */
+	__u32 callee_index;	/* its thread */
+	__u64 callee_tcb;	/* that thread's TCB */
+	/* a handler's ucontext_t while a signal interrupts the call; or 0 */
+	__u64 sigframe;
+	__u64 resv[2];		/* 0 */
+};
+
+#define RPAL_CALL_RECORD_SIZE_VER0 48
+
+/* struct rpal_rescue.regs: index of each register. */
+enum rpal_rescue_reg {
+	RPAL_RESCUE_RAX, RPAL_RESCUE_RBX, RPAL_RESCUE_RCX, RPAL_RESCUE_RDX,
+	RPAL_RESCUE_RSI, RPAL_RESCUE_RDI, RPAL_RESCUE_RBP, RPAL_RESCUE_RSP,
+	RPAL_RESCUE_R8, RPAL_RESCUE_R9, RPAL_RESCUE_R10, RPAL_RESCUE_R11,
+	RPAL_RESCUE_R12, RPAL_RESCUE_R13, RPAL_RESCUE_R14, RPAL_RESCUE_R15,
+	RPAL_RESCUE_RIP, RPAL_RESCUE_RFLAGS,
+	RPAL_RESCUE_NREGS,
+};
+
+/* struct rpal_rescue.flags */
+#define RPAL_RESCUE_VALID (1U << 0)	/* written completely */
+/* rax is the result of syscall proxy_seq, which the callee still runs */
+#define RPAL_RESCUE_PROXY (1U << 1)
+
+/* struct rpal_rescue.format: the extended state image */
+#define RPAL_RESCUE_FMT_NONE 0
+#define RPAL_RESCUE_FMT_FXSAVE 1	/* 512 bytes, FXRSTOR */
+#define RPAL_RESCUE_FMT_XSAVE 2		/* standard (non-compacted) XRSTOR */
+
+/* Bytes of a rescue area: the header, then the extended state image. */
+#define RPAL_RESCUE_SIZE 16384
+
+/*
+ * struct rpal_rescue - a user context taken from a caller thread that
+ * stopped running it mid-call, at the start of the callee thread's rescue
+ * area (in the callee's slot, registered with RPAL_IOC_THREAD). Written by
+ * the module when the caller thread dies in a call, or by the caller's
+ * runtime when the callee's code faults (the callee's thread then repeats
+ * the faulting access itself). The callee's thread resumes it.
+ */
+struct rpal_rescue {
+	__u32 size;		/* sizeof(struct rpal_rescue) as written */
+	__u32 flags;		/* RPAL_RESCUE_*; VALID written last */
+	__u64 owner;		/* the TCB state word of the call (CALL|...) */
+	__u64 proxy_seq;	/* RPAL_RESCUE_PROXY: that syscall */
+	__u64 regs[RPAL_RESCUE_NREGS];
+	__u64 xfeatures;	/* XSAVE components present in the image */
+	__u32 xsave_offset;	/* from the area's start, 64-aligned */
+	__u32 xsave_size;	/* bytes */
+	__u32 format;		/* RPAL_RESCUE_FMT_* */
+	__u32 pad;
+	__u64 resv[3];
+};
+
 /*
  * struct rpal_thread - RPAL_IOC_THREAD: make the calling thread an rpal
  * thread of the caller's service, or (RPAL_THREAD_UNREGISTER) stop.
@@ -192,7 +279,12 @@ struct rpal_thread {
 	/* (in) an eventfd signalled on every kick, so epoll sees them; -1 */
 	__s32 eventfd;
 	__u32 index;		/* (in)  UNREGISTER: which thread */
-	__u64 resv[2];		/* (in)  must be 0 */
+	/* (in) its struct rpal_call_record (key-0 memory), 8-aligned; 0: none */
+	__u64 record;
+	/* (in) its rescue area: RPAL_RESCUE_SIZE bytes in the slot,
+	 * 64-aligned; 0: none (the thread cannot be called)
+	 */
+	__u64 rescue;
 	__u32 out_index;	/* (out) the thread's index in its service */
 	__u32 pad;		/* (out) 0 */
 };
@@ -205,6 +297,14 @@ struct rpal_thread {
 #define RPAL_WAKE_POLL (1U << 1)	/* the watched fd is readable */
 #define RPAL_WAKE_TIMEOUT (1U << 2)
 #define RPAL_WAKE_CALLER_DIED (1U << 3)	/* CALL names a dead service */
+/*
+ * Run syscall proxy_nr(proxy_args) for the caller running this thread's
+ * context; report the result with the next wait (RPAL_WAIT_PROXY_DONE).
+ */
+#define RPAL_WAKE_PROXY (1U << 4)
+
+/* rpal_wait.flags */
+#define RPAL_WAIT_PROXY_DONE (1U << 0)	/* proxy_ret is syscall proxy_seq's */
 
 /*
  * struct rpal_wait - RPAL_IOC_WAIT: sleep in the module until this thread
@@ -216,17 +316,23 @@ struct rpal_thread {
  */
 struct rpal_wait {
 	__u32 size;		/* (in)  sizeof(struct rpal_wait) */
-	__u32 flags;		/* (in)  must be 0 */
+	__u32 flags;		/* (in)  0 or RPAL_WAIT_PROXY_DONE */
 	__u32 index;		/* (in)  the calling thread's index */
 	__s32 fd;		/* (in)  fd to watch for readability, -1: none */
 	__s32 timeout_ms;	/* (in)  -1: none */
 	__u32 pad;		/* (in)  must be 0 */
-	__u64 resv[2];		/* (in)  must be 0 */
+	__s64 proxy_ret;	/* (in)  RPAL_WAIT_PROXY_DONE: the result */
+	__u64 proxy_done_seq;	/* (in)  RPAL_WAIT_PROXY_DONE: of that syscall */
 	__u32 reason;		/* (out) RPAL_WAKE_* */
 	__u32 kicks;		/* (out) kicks consumed */
+	/* since 112 bytes (RPAL_WAKE_PROXY is only reported to these): */
+	__u64 proxy_seq;	/* (out) PROXY: the request */
+	__u64 proxy_nr;		/* (out) PROXY: syscall number */
+	__u64 proxy_args[6];	/* (out) PROXY: its arguments */
 };
 
 #define RPAL_WAIT_SIZE_VER0 48
+#define RPAL_WAIT_SIZE_VER1 112
 
 /*
  * struct rpal_wake - RPAL_IOC_WAKE: kick a thread of the caller's service
