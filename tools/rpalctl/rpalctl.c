@@ -2,6 +2,7 @@
 /*
  * rpalctl: inspect the rpal module from a shell.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,23 @@ static void usage(FILE *f)
 	      "              unprotected), la57 (5-level paging), fsgsbase,\n"
 	      "              syscall user dispatch, pti (page-table "
 	      "isolation).\n"
+	      "    status    List the services (needs root and debugfs):\n"
+	      "              id, pid, name, slot and its base, protection\n"
+	      "              key, the peers whose slots it sees, peer faults\n"
+	      "              resolved, TLB flushes forwarded; CALLS-OUT and\n"
+	      "              CALLS-IN count RPAL calls it made and received;\n"
+	      "              CPU-MS is the CPU time the kernel charged its\n"
+	      "              threads, RPAL-CPU-MS the same corrected for "
+	      "calls\n"
+	      "              (time its threads spent running peers' code goes\n"
+	      "              to those peers, time peers' threads spent "
+	      "running\n"
+	      "              its code comes to it; measured with the TSC by "
+	      "the\n"
+	      "              callers, clamped by the module to what they "
+	      "ran).\n"
+	      "              Then the programs rpal-run placed that have not\n"
+	      "              registered yet.\n"
 	      "\n"
 	      "EXIT STATUS\n"
 	      "    0 success; 1 the module is missing or unusable (the "
@@ -86,9 +104,40 @@ static int cmd_version(void)
 	return 0;
 }
 
-/* One line of the debugfs file: "id pid name slot base pkey peers faults
- * flushes" (docs/uapi.md).
+/*
+ * CPU time the kernel charged the threads of @pid (sum_exec_runtime, the
+ * first field of each thread's schedstat), in ns; -1 if it is gone.
  */
+static long long kernel_cpu_ns(int pid)
+{
+	char path[64];
+	long long sum = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		long long ns;
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat",
+			 pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread just exited */
+		if (fscanf(f, "%lld", &ns) == 1)
+			sum += ns;
+		fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 static int cmd_status(void)
 {
 	struct rpal_info info;
@@ -113,12 +162,18 @@ static int cmd_status(void)
 					   ? "protection keys"
 					   : "NONE (no PKU: services can reach "
 					     "each other's memory)");
-	printf("%-4s %-7s %-16s %-4s %-15s %-4s %-12s %-8s %s\n", "ID", "PID",
-	       "NAME", "SLOT", "BASE", "PKEY", "SEES", "FAULTS", "FLUSHES");
+	printf("%-4s %-7s %-16s %-4s %-15s %-4s %-12s %-8s %-8s %-10s %-10s "
+	       "%-10s %s\n",
+	       "ID", "PID", "NAME", "SLOT", "BASE", "PKEY", "SEES", "FAULTS",
+	       "FLUSHES", "CALLS-OUT", "CALLS-IN", "CPU-MS", "RPAL-CPU-MS");
+	/*
+	 * The debugfs line (docs/uapi.md): id pid name slot base pkey peers
+	 * faults flushes calls_made calls_received ns_lent ns_borrowed.
+	 */
 	while (fgets(line, sizeof(line), f)) {
 		char name[64], base[32], peers[128];
 		unsigned int id, slot;
-		long long faults, flushes;
+		long long faults, flushes, made, received, lent, borrowed, cpu;
 		int pid, pkey;
 
 		if (line[0] == '#')
@@ -128,15 +183,26 @@ static int cmd_status(void)
 				placed[nplaced++] = strdup(line + 7);
 			continue;
 		}
-		if (sscanf(line, "%u %d %63s %u %31s %d %127s %lld %lld", &id,
-			   &pid, name, &slot, base, &pkey, peers, &faults,
-			   &flushes) != 9) {
+		if (sscanf(line,
+			   "%u %d %63s %u %31s %d %127s %lld %lld %lld %lld "
+			   "%lld %lld",
+			   &id, &pid, name, &slot, base, &pkey, peers, &faults,
+			   &flushes, &made, &received, &lent,
+			   &borrowed) != 13) {
 			fprintf(stderr, "rpalctl: unexpected line: %s", line);
 			fclose(f);
 			return 1;
 		}
-		printf("%-4u %-7d %-16s %-4u %-15s %-4d %-12s %-8lld %lld\n",
-		       id, pid, name, slot, base, pkey, peers, faults, flushes);
+		printf("%-4u %-7d %-16s %-4u %-15s %-4d %-12s %-8lld %-8lld "
+		       "%-10lld %-10lld ",
+		       id, pid, name, slot, base, pkey, peers, faults, flushes,
+		       made, received);
+		cpu = kernel_cpu_ns(pid);
+		if (cpu < 0)
+			printf("%-10s %s\n", "-", "-");
+		else
+			printf("%-10.3f %.3f\n", cpu / 1e6,
+			       (cpu - lent + borrowed) / 1e6);
 		n++;
 	}
 	fclose(f);
