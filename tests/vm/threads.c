@@ -63,8 +63,25 @@ TEST_F(svc, register_and_refusals)
 	t.eventfd = -1;
 	t.flags = 2;
 	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.flags = 0;
+	t.index = 3; /* an input only for UNREGISTER */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.index = 0;
+	t.record = (uintptr_t)outside + 4; /* misaligned */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.record = 0xffff800000000000ULL; /* kernel address */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.record = 0;
+	t.rescue = (uintptr_t)outside & ~63UL; /* not in the slot */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.rescue = (uintptr_t)tcb + 32; /* in the slot, misaligned */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.rescue = 0;
 	t.flags = RPAL_THREAD_UNREGISTER;
 	t.index = 1;
+	t.record = (uintptr_t)outside; /* inputs of registering only */
+	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), EINVAL);
+	t.record = 0;
 	ASSERT_OK(ioctl(self->fd, RPAL_IOC_THREAD, &t));
 	ASSERT_ERRNO(ioctl(self->fd, RPAL_IOC_THREAD, &t), ENOENT);
 	/* Freed index, reused. */
