@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -109,6 +110,14 @@ static void samples_result(struct samples *s, struct result *r)
 		     (double)(s->last.tv_nsec - s->first.tv_nsec) / 1e9;
 }
 
+/* Long runs (an emulated VM) say how far they are, on stderr. */
+static void progress(const char *what, uint64_t i, uint64_t count)
+{
+	if (count >= 100000 && i && i % (count / 10) == 0)
+		fprintf(stderr, "rpal-demo: %s %llu%%\n", what,
+			(unsigned long long)(i * 100 / count));
+}
+
 static int full_io(int fd, void *buf, size_t len, bool wr)
 {
 	char *p = buf;
@@ -175,6 +184,8 @@ static int run_epoll(uint64_t count, struct result *out)
 	for (uint64_t i = 0; i < count; i++) {
 		struct msg m = { .seq = i };
 		char ack;
+
+		progress("epoll + AF_UNIX", i, count);
 
 		m.stamp = rdtsc();
 		if (full_io(sv[0], &m, sizeof(m), true) ||
@@ -309,6 +320,7 @@ static int sender_main(uint64_t count)
 	for (uint64_t i = 0; i < count; i++) {
 		struct msg m = { .seq = i };
 
+		progress("RPAL", i, count);
 		m.stamp = rdtsc();
 		while ((ret = rpal_send(peer, 0, &m, sizeof(m))) == -EAGAIN)
 			usleep(50);
@@ -472,6 +484,27 @@ static void row(const char *name, const struct result *r)
 	       r->seconds > 0 ? (double)r->n / r->seconds : 0);
 }
 
+/*
+ * Pin this process (and so every process it starts) to @cpu, or with -1
+ * to the first CPU it may run on. Returns the CPU or -errno.
+ */
+static int pin_all(long cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0) {
+		if (sched_getaffinity(0, sizeof(set), &set))
+			return -errno;
+		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+			;
+		if (cpu == CPU_SETSIZE)
+			return -EINVAL;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : (int)cpu;
+}
+
 static void usage(FILE *f)
 {
 	fputs("NAME\n"
@@ -496,8 +529,15 @@ static void usage(FILE *f)
 	      "\n"
 	      "    Needs rpal.ko loaded and rpal-run in PATH.\n"
 	      "\n"
+	      "    Every process runs on one CPU (the first this one may\n"
+	      "    use, or --cpu): an RPAL call runs the receiver's code on\n"
+	      "    the sender's CPU, and the epoll pair is measured the same\n"
+	      "    way. --no-pin leaves placement to the scheduler.\n"
+	      "\n"
 	      "OPTIONS\n"
 	      "    -n, --count N  messages per mechanism (default 1000000)\n"
+	      "    -c, --cpu N    the CPU to run on\n"
+	      "        --no-pin   do not pin the processes\n"
 	      "    -s, --status   show rpalctl status while the RPAL "
 	      "services\n"
 	      "                   are still up (needs root and debugfs)\n"
@@ -514,6 +554,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'n' },
 		{ "status", no_argument, NULL, 's' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "no-pin", no_argument, NULL, 'p' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -522,11 +564,12 @@ int main(int argc, char **argv)
 	unsigned long long count = 1000000, calls = 0;
 	struct result ep, rp;
 	struct rpal_info info;
-	bool status = false;
+	bool status = false, pin = true;
+	long cpu = -1;
 	char *end;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "n:sh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:sc:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			errno = 0;
@@ -539,6 +582,18 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			status = true;
+			break;
+		case 'c':
+			errno = 0;
+			cpu = strtol(optarg, &end, 10);
+			if (errno || *end || cpu < 0 || cpu >= CPU_SETSIZE) {
+				fprintf(stderr,
+					"rpal-demo: --cpu: a CPU number\n");
+				return 2;
+			}
+			break;
+		case 'p':
+			pin = false;
 			break;
 		case 'r':
 			role = optarg;
@@ -575,8 +630,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (pin) {
+		ret = pin_all(cpu);
+		if (ret < 0) {
+			fprintf(stderr,
+				"rpal-demo: cannot run on CPU %ld: %s\n", cpu,
+				strerror(-ret));
+			return 1;
+		}
+		cpu = ret;
+	}
 	printf("%llu messages of %d bytes, one-way latency in TSC cycles%s\n",
 	       count, MSG_SIZE, timing_note());
+	if (pin)
+		printf("every process on CPU %ld (an RPAL call runs on the "
+		       "sender's CPU)\n",
+		       cpu);
+	else
+		printf("processes placed by the scheduler\n");
 	if (!(info.features & RPAL_FEAT_PKU))
 		printf("no protection keys: the services run unprotected\n");
 	fprintf(stderr, "rpal-demo: epoll + AF_UNIX ...\n");
