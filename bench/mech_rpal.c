@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * RPAL: the mechanism this suite exists to judge. It has a row in every
- * table from the start so that its absence is visible and the day the
- * call path lands, the comparison is one file away.
+ * table so that its absence is visible. The call path exists (librpal-rt,
+ * measured end to end by tools/demo/rpal-demo in the VM); what this row
+ * still lacks is a run.c that can exec its processes under rpal-run.
  *
  * What it will need, in the terms of struct mech: setup() requests the
  * service from the module (both ends are services in their own slots,
@@ -19,5 +20,6 @@ const struct mech mech_rpal = {
 	.name = "rpal",
 	.label = "RPAL",
 	.note = "user-mode call into the peer's receiver thread",
-	.pending = "pending (needs the RPAL call path)",
+	.pending = "pending (needs its processes started by rpal-run; "
+		   "rpal-demo measures RPAL in the VM)",
 };

@@ -29,10 +29,15 @@ DESCRIPTION
     Mechanisms: epoll + AF_UNIX stream (the baseline), pipe, io_uring +
     AF_UNIX (liburing), eventfd + shared memory, futex + shared memory,
     a busy-polling shared-memory ring (the ceiling; it burns a core, which
-    its CPU column shows), and RPAL, listed as pending until the RPAL call
-    path exists. Sizes 32 B, 256 B, 4 KiB, 64 KiB; client and server on
+    its CPU column shows), and RPAL, listed as pending until rpal-bench
+    can start its processes under rpal-run (rpal-demo measures RPAL in
+    the VM meanwhile). Sizes 32 B, 256 B, 4 KiB, 64 KiB; client and server on
     the same CPU and on two CPUs; chains of 1, 2 and 4 services (epoll +
     AF_UNIX). `perf bench sched pipe` runs first as a reference row.
+    Last, rpal-bench-switch times the runtime's own call switch between
+    two contexts of one process (with and without WRPKRU, fsbase by
+    wrfsbase or arch_prctl, as the CPU allows): the floor an RPAL call
+    can reach here; its table ends results.md.
 
     Honest work: every receiver reads every byte and verifies a checksum
     the sender computed (a mismatch fails the row and the run); blocking
@@ -151,7 +156,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 		die "cmake configure failed in $build"
 fi
 log "building rpal-bench in $build"
-cmake --build "$build" --target rpal-bench -- -j2 >/dev/null ||
+cmake --build "$build" --target rpal-bench rpal-bench-switch -- -j2 >/dev/null ||
 	die "build of rpal-bench failed (run: cmake --build $build --target rpal-bench)"
 bin=$build/bench/rpal-bench
 [ -x "$bin" ] || die "no $bin after the build"
@@ -215,6 +220,19 @@ status=0
 "$bin" "${args[@]}" "${refs[@]}" "${extra[@]}" || status=$?
 [ "$status" -le 1 ] || die "rpal-bench failed (status $status)" "$status"
 [ -s "$out/results.csv" ] || die "rpal-bench wrote no results"
+
+# The floor: the runtime's call switch between two contexts, natively.
+log "rpal-bench-switch (the user-mode call path, natively)"
+sw_count=1000000
+[ "$quick" = 1 ] && sw_count=20000
+if sw=$("$build/bench/rpal-bench-switch" -n "$sw_count"); then
+	printf '\n## The user-mode call path, natively\n\n%s\n\n%s\n' \
+		"The runtime's own switch (call.S), claim by CAS + enter + leave, between two contexts of one process; best of 5 runs of $sw_count round trips (rpal-bench-switch)." \
+		"$sw" >>"$out/results.md"
+else
+	log "rpal-bench-switch failed: no switch table"
+	status=1
+fi
 
 if [ "$plot" = 1 ]; then
 	if command -v gnuplot >/dev/null; then

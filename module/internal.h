@@ -246,6 +246,7 @@ void rpal_threads_poke(struct rpal_service *svc);
 struct rpal_service *rpal_reachable_rcu(struct rpal_service *self, u32 id);
 
 /* proxy.c: syscalls of borrowed code run by the callee's thread. */
+struct rpal_kthread *rpal_kthread_in_call_rcu(struct rpal_service **svc);
 bool rpal_proxy_take(struct rpal_kthread *th, struct rpal_wait *out);
 void rpal_proxy_complete(struct rpal_kthread *th, u64 seq, s64 ret);
 int rpal_proxy_init(void);

@@ -247,27 +247,40 @@ static bool rpal_sud_dispatch(struct pt_regs *regs)
 	return handled;
 }
 
+/*
+ * The rpal thread of current if it runs an RPAL call: its dispatch
+ * selector reads RPAL_CALL_ACTIVE and is the one in the call record it
+ * registered. Atomic context (no faults taken), under rcu_read_lock();
+ * *svc is its service.
+ */
+struct rpal_kthread *rpal_kthread_in_call_rcu(struct rpal_service **svc)
+{
+	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
+	struct rpal_kthread *th;
+	u8 selector;
+
+	if (!sd->selector || !current->mm || (current->flags & PF_KTHREAD))
+		return NULL;
+	if (copy_from_user_nofault(&selector, sd->selector, 1) ||
+	    selector != RPAL_CALL_ACTIVE)
+		return NULL;
+	*svc = rpal_service_of_mm_rcu(current->mm);
+	th = *svc ? rpal_kthread_of_task_rcu(*svc, current) : NULL;
+	if (!th || !th->record ||
+	    sd->selector != (char __user *)&th->record->selector)
+		return NULL;
+	return th;
+}
+
 /* syscall_user_dispatch(regs): only threads in an RPAL call are ours. */
 static void rpal_sud_cb(unsigned long ip, unsigned long pip,
 			struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
-	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 	struct rpal_service *svc;
-	struct rpal_kthread *th;
-	u8 selector;
 
-	if (!sd->selector || !current->mm)
-		return;
-	if (copy_from_user_nofault(&selector, sd->selector, 1) ||
-	    selector != RPAL_CALL_ACTIVE)
-		return;
 	rcu_read_lock();
-	svc = rpal_service_of_mm_rcu(current->mm);
-	th = svc ? rpal_kthread_of_task_rcu(svc, current) : NULL;
-	/* The dispatch selector must be the one in this thread's record. */
-	if (th && th->record &&
-	    sd->selector == (char __user *)&th->record->selector) {
+	if (rpal_kthread_in_call_rcu(&svc)) {
 		atomic_inc(&rpal_sud_inflight);
 		regs->ip = (unsigned long)rpal_sud_dispatch;
 	}

@@ -282,23 +282,14 @@ static void rpal_rescue_write(struct rpal_service *svc, struct rpal_kthread *th,
 static void rpal_rescue_cb(unsigned long ip, unsigned long pip,
 			   struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
-	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
 	struct rpal_service *svc, *callee;
 	struct rpal_kthread *th, *cth;
 	struct rpal_call_record rec;
 	u32 pkru = 0;
-	u8 selector;
 
-	if (!sd->selector || !current->mm || (current->flags & PF_KTHREAD))
-		return;
-	if (copy_from_user_nofault(&selector, sd->selector, 1) ||
-	    selector != RPAL_CALL_ACTIVE)
-		return;
 	rcu_read_lock();
-	svc = rpal_service_of_mm_rcu(current->mm);
-	th = svc ? rpal_kthread_of_task_rcu(svc, current) : NULL;
-	if (!th || !th->record ||
-	    sd->selector != (char __user *)&th->record->selector)
+	th = rpal_kthread_in_call_rcu(&svc);
+	if (!th)
 		goto out;
 	if (copy_from_user_nofault(&rec, th->record, sizeof(rec)) ||
 	    rec.selector != RPAL_CALL_ACTIVE)
