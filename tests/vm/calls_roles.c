@@ -417,7 +417,6 @@ static int scenario_caller_memory(void)
 	if (buf == MAP_FAILED)
 		die("mmap", -errno);
 	memcpy(buf, secret, sizeof(secret));
-	say("buf %p\n", (void *)buf);
 	r1 = send_msg(0, OP_READ_CALLER, 0, 0, (uintptr_t)buf, sizeof(secret));
 	usleep(300 * 1000);
 	r2 = send_msg(0, OP_TOUCH_CALLER, 0, 0, (uintptr_t)buf, 0);
