@@ -70,6 +70,45 @@ static int resumed(struct __rpal_thread *t, long how, struct epoll_event *ev,
 	return n;
 }
 
+/* The arguments of a wait, as the wait fiber needs them. */
+struct wait_args {
+	int epfd, timeout, max;
+	struct epoll_event *events;
+};
+
+/*
+ * Record the wait the context is entering. Returns true if the wait
+ * fiber, already asleep for an earlier wait, must look again: it polls
+ * another epoll set, or the timeout changed.
+ */
+static bool wait_args_set(struct __rpal_thread *t, int epfd,
+			  struct epoll_event *events, int max, int timeout)
+{
+	bool changed = atomic_load_explicit(&t->wait_epfd,
+					    memory_order_relaxed) != epfd ||
+		       atomic_load_explicit(&t->wait_timeout,
+					    memory_order_relaxed) != timeout;
+
+	atomic_store_explicit(&t->wait_epfd, epfd, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_events, events, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_max, max, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_timeout, timeout, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->wait_gen, 1, memory_order_release);
+	return changed;
+}
+
+static uint32_t wait_args_get(struct __rpal_thread *t, struct wait_args *a)
+{
+	uint32_t gen = atomic_load_explicit(&t->wait_gen, memory_order_acquire);
+
+	a->epfd = atomic_load_explicit(&t->wait_epfd, memory_order_relaxed);
+	a->events = atomic_load_explicit(&t->wait_events, memory_order_relaxed);
+	a->max = atomic_load_explicit(&t->wait_max, memory_order_relaxed);
+	a->timeout =
+		atomic_load_explicit(&t->wait_timeout, memory_order_relaxed);
+	return gen;
+}
+
 static long now_ns(void)
 {
 	struct timespec ts;
@@ -109,7 +148,14 @@ again:
 		/* More messages: this call serves them too. */
 		if (!__rpal_queue_empty(t->queue))
 			return synth_event(t, events);
-		/* A sender runs us: its call ends here. */
+		/*
+		 * A sender runs us: its call ends here, and our wait fiber
+		 * finishes this wait, into these events (an earlier wait's
+		 * array may be dead stack by now). If it must poll another
+		 * set or honour another timeout, the caller kicks it.
+		 */
+		if (wait_args_set(t, epfd, events, maxevents, timeout))
+			atomic_store(&tcb->wake_on_return, 1);
 		how = __rpal_call_leave(tcb, __rpal_svc.call_how);
 		if (how == RPAL_RESUME_REWAIT)
 			goto again;
@@ -131,10 +177,7 @@ again:
 	}
 	if (timeout == 0)
 		return 0;
-	t->wait_epfd = epfd;
-	t->wait_events = events;
-	t->wait_max = maxevents;
-	t->wait_timeout = timeout;
+	wait_args_set(t, epfd, events, maxevents, timeout);
 	tcb->fsbase = t->kb->own_fsbase;
 	tcb->pkru = t->kb->pkru_own;
 	how = (long)__rpal_fiber_switch(&tcb->ctx, &t->waiter_ctx, t);
@@ -277,17 +320,28 @@ static int module_wait(struct __rpal_thread *t, int fd, int timeout_ms,
  * syscalls of the caller that runs it meanwhile. Returns with the context
  * owned (RUNNING) and t->wait_result set, or resumes a rescued context.
  */
+static long deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ns() + timeout_ms * 1000000L;
+}
+
 static void wait_loop(struct __rpal_thread *t)
 {
 	struct __rpal_tcb *tcb = t->tcb;
-	long deadline = t->wait_timeout < 0
-				? -1
-				: now_ns() + t->wait_timeout * 1000000L;
+	struct wait_args a;
+	uint32_t gen = wait_args_get(t, &a);
+	long deadline = deadline_of(a.timeout);
 	struct rpal_wait w;
 	uint64_t st;
 	int ret, left;
 
 	for (;;) {
+		/* Code in a call entered another wait: that one counts now. */
+		if (atomic_load_explicit(&t->wait_gen, memory_order_acquire) !=
+		    gen) {
+			gen = wait_args_get(t, &a);
+			deadline = deadline_of(a.timeout);
+		}
 		st = atomic_load(&tcb->state);
 		if ((st & RPAL_TCB_STATE_MASK) == RPAL_TCB_WAITING &&
 		    !__rpal_queue_empty(t->queue) && own(tcb)) {
@@ -307,7 +361,7 @@ static void wait_loop(struct __rpal_thread *t)
 		/* About to sleep: the calls' time is due now, not later. */
 		if (t->tacc.n)
 			__rpal_account_flush(t);
-		ret = module_wait(t, t->wait_epfd, left, &w);
+		ret = module_wait(t, a.epfd, left, &w);
 		if (ret < 0) {
 			/* EINTR: a handler ran (on the signal stack). */
 			if (own(tcb)) {
@@ -330,8 +384,12 @@ static void wait_loop(struct __rpal_thread *t)
 
 			if (!own(tcb))
 				continue;
-			n = epoll_wait(t->wait_epfd, t->wait_events,
-				       t->wait_max, 0);
+			/*
+			 * Owned: no call can change the wait any more. A
+			 * newer gen makes the next lap recompute the deadline.
+			 */
+			wait_args_get(t, &a);
+			n = epoll_wait(a.epfd, a.events, a.max, 0);
 			if (n == 0 && !(w.reason & RPAL_WAKE_TIMEOUT) &&
 			    __rpal_queue_empty(t->queue)) {
 				/* Spurious: park again. */

@@ -178,9 +178,15 @@ struct __rpal_thread {
 	int index;			    /* receiver index */
 	int evfd;			    /* receiver fd */
 	epoll_data_t evfd_data;		    /* as added to the epoll set */
-	/* The wait in progress (rpal_epoll_wait), for the wait fiber. */
-	int wait_epfd, wait_timeout, wait_max, wait_result, wait_errno;
-	struct epoll_event *wait_events;
+	/*
+	 * The wait in progress (rpal_epoll_wait), for the wait fiber. Code
+	 * in a call (on another thread) updates it before it hands the
+	 * thread back, so these are relaxed atomics published by wait_gen.
+	 */
+	_Atomic int wait_epfd, wait_timeout, wait_max;
+	_Atomic(struct epoll_event *) wait_events;
+	_Atomic uint32_t wait_gen;
+	int wait_result, wait_errno;
 	/* The last syscall run for a caller; reported with the next wait. */
 	uint64_t proxy_seq;
 	int64_t proxy_ret;

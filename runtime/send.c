@@ -185,9 +185,16 @@ static int send_own(struct __rpal_thread *t, struct rpal_peer *peer,
 	return ret;
 }
 
+/*
+ * A receiver that is RUNNING re-checks its queue after it publishes
+ * WAITING (a seq_cst exchange), so it needs no kick. That is the common
+ * reply, to the thread whose call runs us, and the kick would be a
+ * syscall our own thread runs for us. The fence orders the push before
+ * the state load, as the failed CAS does in send_own_armed().
+ */
 static __attribute__((noinline)) int
 send_borrowed_armed(struct rpal_peer *peer, uint32_t receiver, const void *buf,
-		    uint32_t len, uint32_t *kindex)
+		    uint32_t len, uint32_t *kindex, bool *kick)
 {
 	int ret = peer->verified ? 0 : peer_verify(peer);
 
@@ -197,8 +204,14 @@ send_borrowed_armed(struct rpal_peer *peer, uint32_t receiver, const void *buf,
 				       memory_order_acquire);
 	if (!*kindex)
 		return -ENOENT;
-	return __rpal_queue_push(__rpal_queue_at(peer->base, receiver), buf,
-				 len, __rpal_svc.sender_id);
+	ret = __rpal_queue_push(__rpal_queue_at(peer->base, receiver), buf, len,
+				__rpal_svc.sender_id);
+	if (ret)
+		return ret;
+	atomic_thread_fence(memory_order_seq_cst);
+	*kick = state_of(__rpal_tcb_at(peer->base, receiver)) !=
+		RPAL_TCB_RUNNING;
+	return 0;
 }
 
 /*
@@ -214,6 +227,7 @@ static int send_borrowed(struct __rpal_thread *t, struct rpal_peer *peer,
 {
 	struct __rpal_kblock *kb = t->kb;
 	uint32_t kindex = 0;
+	bool kick = true;
 	int ret;
 
 	kb->inner_pkru = __rpal_svc.have_pku ? __rpal_rdpkru() : 0;
@@ -222,14 +236,15 @@ static int send_borrowed(struct __rpal_thread *t, struct rpal_peer *peer,
 	if (__rpal_ctx_save(&kb->recover_ctx))
 		return -ECONNRESET;
 	kb->recover_armed = 1;
-	ret = send_borrowed_armed(peer, receiver, buf, len, &kindex);
+	ret = send_borrowed_armed(peer, receiver, buf, len, &kindex, &kick);
 	kb->recover_armed = 0;
 	if (__rpal_svc.have_pku)
 		__rpal_wrpkru(kb->inner_pkru);
 	if (ret)
 		return ret;
 	t->stats.sends++;
-	__rpal_wake(peer->id.id, kindex - 1);
+	if (kick)
+		__rpal_wake(peer->id.id, kindex - 1);
 	return 0;
 }
 

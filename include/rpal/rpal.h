@@ -160,6 +160,10 @@ int rpal_recv(void *buf, size_t len, struct rpal_msg_info *info);
  * receiver's code until it waits again (the call); otherwise it is woken
  * the ordinary way. Per sender, order is kept.
  *
+ * From code running in a call, the message is queued (calls do not nest)
+ * and written on the caller's thread: the service whose call runs this
+ * code must share slots with @peer too, or the send fails -ECONNRESET.
+ *
  * Returns 0, or -EAGAIN (the queue is full), -EMSGSIZE, -ECONNRESET (the
  * peer died or detached during the send or the call), -ENOENT (no such
  * receiver), -EPERM (not an rpal thread).

@@ -323,6 +323,52 @@ TEST_T(syscalls_in_a_call_run_in_the_receiver, 300)
 }
 
 /*
+ * The receiver's code, run by a call, waits on another epoll set with
+ * its own events array and a timeout: the call ends there (the send
+ * returns), and when that set's fd becomes readable the receiver's own
+ * thread ends that wait, into that array, outside any call.
+ */
+TEST_T(wait_in_a_call_on_another_epoll_set, 300)
+{
+	const char *args[] = { "other-wait", NULL };
+	unsigned int tag = 0;
+	int p[2], n = -1, in_call = -1;
+	unsigned long long calls = 0;
+	struct svc rx, tx;
+	char line[256];
+
+	ASSERT_OK(pipe(p));
+	ASSERT_EQ(start(&rx, "receiver", NULL, p[0], -1), 0);
+	close(p[0]);
+	ASSERT_EQ(start(&tx, "sender", args, -1, -1), 0);
+	pair(&rx, &tx);
+	ASSERT_EQ(lines_expect(&rx.out, "other-wait start", line, sizeof(line),
+			       60000),
+		  0);
+	TH_LOG("receiver: %s", line);
+	EXPECT_EQ(strcmp(line, "other-wait start in_call=1"), 0);
+	ASSERT_EQ(sender_result(&tx, line, sizeof(line), 60000), 0);
+	TH_LOG("sender: %s", line);
+	ASSERT_EQ(sscanf(line, "RESULT calls=%llu", &calls), 1);
+	EXPECT_EQ(calls, 1ULL);
+	usleep(300 * 1000);
+	ASSERT_EQ(write(p[1], "x", 1), 1);
+	ASSERT_EQ(lines_expect(&rx.out, "other-wait n=", line, sizeof(line),
+			       60000),
+		  0);
+	TH_LOG("receiver: %s", line);
+	ASSERT_EQ(sscanf(line, "other-wait n=%d tag=%u in_call=%d", &n, &tag,
+			 &in_call),
+		  3);
+	EXPECT_EQ(n, 1);
+	EXPECT_EQ(tag, 3u);
+	EXPECT_EQ(in_call, 0);
+	close(p[1]);
+	EXPECT_EQ(finish(&tx, 10000), 0);
+	EXPECT_EQ(finish(&rx, 10000), 0);
+}
+
+/*
  * A message carries a pointer into the sender's private heap: the
  * receiver copies the data with rpal_read_caller(); touching it directly
  * faults with SEGV_PKUERR and the sender's key in the receiver's own

@@ -22,6 +22,7 @@ enum calls_op {
 	OP_READ_CALLER,	 /* rpal_read_caller(arg, arg2 bytes) */
 	OP_TOUCH_CALLER, /* read *arg directly */
 	OP_SPIN,	 /* print "spinning", spin arg ms, "spin-done <ms>" */
+	OP_OTHER_WAIT,	 /* wait on another epoll set (fd 3), print what */
 };
 
 struct calls_msg {

@@ -96,6 +96,32 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	_exit(42);
 }
 
+/*
+ * From inside a call, a wait on another epoll set (fd 3 only), with its
+ * own events array and a timeout, in a deeper frame than the loop's: the
+ * call ends there, and the thread's own wait fiber must finish this wait,
+ * polling this set and filling this array, not the loop's.
+ */
+static __attribute__((noinline)) void other_wait(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 3 };
+	struct epoll_event mine[2] = { { 0 } };
+	int ep = epoll_create1(EPOLL_CLOEXEC), n, in_call;
+	char c;
+
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 3, &ev))
+		die("other epoll", -errno);
+	in_call = rpal_read_caller(&c, &c, 0) == 0;
+	say("other-wait start in_call=%d\n", in_call);
+	n = rpal_epoll_wait(ep, mine, 2, 30000);
+	in_call = rpal_read_caller(&c, &c, 0) == 0;
+	say("other-wait n=%d tag=%u in_call=%d\n", n, mine[0].data.u32,
+	    in_call);
+	if (n == 1 && read(3, &c, 1) != 1)
+		die("read fd 3", -errno);
+	close(ep);
+}
+
 static void handle(struct rx *r, const struct calls_msg *m,
 		   const struct rpal_msg_info *info)
 {
@@ -136,6 +162,9 @@ static void handle(struct rx *r, const struct calls_msg *m,
 		break;
 	case OP_TOUCH_CALLER:
 		say("touched %c\n", *(volatile char *)(uintptr_t)m->arg);
+		break;
+	case OP_OTHER_WAIT:
+		other_wait();
 		break;
 	case OP_SPIN:
 		say("spinning\n");
@@ -406,6 +435,18 @@ static int scenario_syscalls(void)
 	return 0;
 }
 
+/* The receiver leaves the call in a wait of its own: the send returns. */
+static int scenario_other_wait(void)
+{
+	unsigned long long before = calls_so_far();
+	int ret = send_msg(0, OP_OTHER_WAIT, 0, 0, 0, 0);
+
+	if (ret)
+		die("send other-wait", ret);
+	say("RESULT calls=%llu\n", calls_so_far() - before);
+	return 0;
+}
+
 static int scenario_caller_memory(void)
 {
 	static const char secret[] = "the sender's secret";
@@ -515,6 +556,8 @@ static int sender_main(int argc, char **argv)
 					     atoi(argv[4])));
 	if (!strcmp(argv[1], "syscalls"))
 		return linger(scenario_syscalls());
+	if (!strcmp(argv[1], "other-wait"))
+		return linger(scenario_other_wait());
 	if (!strcmp(argv[1], "caller-memory"))
 		return linger(scenario_caller_memory());
 	if (!strcmp(argv[1], "spin") && argc > 2)
