@@ -22,9 +22,23 @@ enum chan_side {
 
 struct mech;
 
+/* Bytes of memory the processes of a run share per channel (chan.shared). */
+#define CHAN_SHARED_SIZE 256
+/* And for the whole run (chan.row_shared), the same for every channel. */
+#define ROW_SHARED_SIZE 1024
+
 struct chan {
 	const struct mech *mech;
 	size_t max_msg; /* largest message it must carry */
+	/*
+	 * CHAN_SHARED_SIZE zeroed bytes both ends see, mapped in every
+	 * process of the run (also after an exec): where ends that cannot
+	 * inherit state from setup() meet, e.g. to swap identities.
+	 */
+	void *shared;
+	void *row_shared;
+	int procs; /* processes in the run: the client and its services */
+	int proc;  /* this process's index among them (0: the client) */
 	/* this process shares its CPU with another of the run: a spinner
 	 * would only delay whoever it waits for */
 	bool cpu_shared;
@@ -34,6 +48,20 @@ struct chan {
 
 /* It spins while it waits: its CPU time is part of its price. */
 #define MECH_POLLING (1u << 0)
+/*
+ * Its processes must be started by rpal-run (all their memory in an rpal
+ * slot): each forked process execs rpal-bench again under rpal-run, so
+ * nothing setup() made is inherited; attach() starts from a fresh chan
+ * with only max_msg and shared set.
+ */
+#define MECH_RPAL_RUN (1u << 1)
+
+/* What a mechanism counts of its own, per process (mech.counters). */
+struct mech_counters {
+	uint64_t sends;	  /* messages this process sent */
+	uint64_t direct;  /* of those, handed over without the kernel */
+	uint64_t proxied; /* syscalls of borrowed code run by their owner */
+};
 
 /*
  * The common interface. Every call returns 0 or -1 after printing why
@@ -64,6 +92,8 @@ struct mech {
 	int (*recv)(struct chan *ch, void *buf, size_t len);
 	/* Release what this process holds; safe after a failed attach. */
 	int (*teardown)(struct chan *ch);
+	/* Optional: this process's counters, after its last message. */
+	int (*counters)(struct mech_counters *out);
 };
 
 extern const struct mech *const mechs[];
@@ -114,9 +144,18 @@ struct run_result {
 	int64_t neg_oneway; /* negative one-way samples (TSC skew) */
 	/* share of the row's CPUs' time that others used meanwhile, or -1 */
 	double other_load;
+	bool counted;		     /* the mechanism filled in counters */
+	struct mech_counters counts; /* summed over the processes */
 };
 
 int run_one(const struct run_cfg *cfg, struct run_result *res);
+
+/*
+ * The second half of a process of a MECH_RPAL_RUN row, after the exec:
+ * main() calls it when started as "rpal-bench --row-process FD INDEX".
+ */
+#define ROW_PROCESS_OPT "--row-process"
+_Noreturn void run_row_process(int argc, char **argv);
 
 /* Rows where others used this much of the machine are flagged as noisy. */
 #define NOISY_LOAD 0.10

@@ -37,6 +37,7 @@ struct opts {
 	size_t chain_size;
 	double max_seconds, timeout, tsc_hz;
 	int64_t corrupt_at;
+	bool count_rows;
 	const char *csv, *md, *title;
 	struct ref refs[MAX_REFS];
 	int n_refs;
@@ -82,6 +83,8 @@ static void usage(FILE *f)
 		"      --corrupt SEQ       break message SEQ after its "
 		"checksum "
 		"(self-test)\n"
+		"      --rows              print how many rows these options "
+		"make, and exit\n"
 		"  -q, --quiet             no progress on stderr\n"
 		"  -l, --list              list the mechanisms\n"
 		"  -h, --help              this text\n"
@@ -246,6 +249,7 @@ enum {
 	OPT_REF,
 	OPT_TSC_HZ,
 	OPT_CORRUPT,
+	OPT_ROWS,
 };
 
 static const struct option long_opts[] = {
@@ -265,6 +269,7 @@ static const struct option long_opts[] = {
 	{ "ref", required_argument, NULL, OPT_REF },
 	{ "tsc-hz", required_argument, NULL, OPT_TSC_HZ },
 	{ "corrupt", required_argument, NULL, OPT_CORRUPT },
+	{ "rows", no_argument, NULL, OPT_ROWS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list", no_argument, NULL, 'l' },
 	{ "help", no_argument, NULL, 'h' },
@@ -381,6 +386,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_u64(optarg, &v) || v > UINT32_MAX)
 				goto bad;
 			o->corrupt_at = (int64_t)v;
+			break;
+		case OPT_ROWS:
+			o->count_rows = true;
 			break;
 		case 'q':
 			bench_quiet = true;
@@ -584,11 +592,20 @@ int main(int argc, char **argv)
 	double t_all;
 	size_t i;
 
+	if (argc > 1 && !strcmp(argv[1], ROW_PROCESS_OPT))
+		run_row_process(argc, argv);
 	ret = parse_args(argc, argv, &o);
 	if (ret)
 		return ret == 1 ? 0 : 2;
 	if (usable_cpus(cpu) < 0)
 		return 1;
+	if (o.count_rows) {
+		ret = build_matrix(&mx, &o, cpu);
+		if (!ret)
+			printf("%zu\n", mx.n);
+		free(mx.rows);
+		return ret ? 1 : 0;
+	}
 	machine_probe(&m);
 	if (!o.tsc_hz) {
 		bench_progress("calibrating the TSC (100 ms)...\n");

@@ -216,7 +216,7 @@ int report_csv(FILE *f, const struct report *r)
 		   "speedup_oneway_p50_vs_" BASELINE_MECH
 		   ",speedup_rtt_p50_vs_" BASELINE_MECH ",cpu_vs_" BASELINE_MECH
 		   ",other_load_pct,tsc_hz,cpu_model,cores,kernel,environment,"
-		   "date\n");
+		   "date,sends,direct_sends,proxied_syscalls\n");
 	for (i = 0; i < r->n_rows; i++) {
 		const struct row *x = &r->rows[i];
 		const struct run_result *s = &x->res;
@@ -288,7 +288,13 @@ int report_csv(FILE *f, const struct report *r)
 		fprintf(f, "%d,", r->m->cores_online);
 		csv_str(f, r->m->kernel, ",");
 		csv_str(f, r->m->env, ",");
-		fprintf(f, "%s\n", r->m->date);
+		fprintf(f, "%s,", r->m->date);
+		if (ok && s->counted)
+			fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+				s->counts.sends, s->counts.direct,
+				s->counts.proxied);
+		else
+			fprintf(f, ",,\n");
 	}
 	return ferror(f) ? -1 : 0;
 }
@@ -644,6 +650,21 @@ static void md_notes(FILE *f, const struct report *r)
 				status_name(x->res.status), x->cfg.mech->label,
 				placement(x), x->cfg.size, x->cfg.chain,
 				x->res.why);
+		if (x->res.status == RUN_OK && x->res.counted)
+			fprintf(f,
+				"- %s %s core %zu B, %d service(s): %s of %s "
+				"messages (%.1f%%, warm-up included) handed "
+				"over by a direct call; %s syscalls of "
+				"borrowed code run by their owner\n",
+				x->cfg.mech->label, placement(x), x->cfg.size,
+				x->cfg.chain,
+				fmt_int((double)x->res.counts.direct),
+				fmt_int((double)x->res.counts.sends),
+				x->res.counts.sends
+					? 100.0 * (double)x->res.counts.direct /
+						  (double)x->res.counts.sends
+					: 0.0,
+				fmt_int((double)x->res.counts.proxied));
 		if (x->res.status == RUN_OK && x->res.neg_oneway)
 			fprintf(f,
 				"- %s %s core %zu B: %" PRId64

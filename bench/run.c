@@ -10,8 +10,14 @@
  * the TSC into each message, the last service subtracts it on receipt
  * (one way) and echoes; every hop passes the echo back, and the client
  * subtracts again (round trip). Each process reads every byte it gets.
+ *
+ * A MECH_RPAL_RUN mechanism (RPAL) needs its processes' memory in their
+ * slots: each forked process execs rpal-bench again under rpal-run and
+ * rejoins the run through the memfd that carries the results, where it
+ * finds its configuration and its channels' shared bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sched.h>
@@ -22,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,13 +42,28 @@ struct cpu_use {
 	int64_t user_ns, sys_ns, csw;
 };
 
-/* What the processes of a run tell the coordinator. */
+#define SHARED_MAGIC 0x7270616c62656e63ull /* "rpalbenc" */
+
+/*
+ * The memory of a run, a memfd every process maps: what the processes
+ * tell the coordinator, and what a process exec'd under rpal-run needs
+ * to rejoin the run (its configuration and the channels' meeting place).
+ */
 struct shared {
+	uint64_t magic;
+	size_t len;
+	struct run_cfg cfg; /* cfg.mech is the coordinator's pointer */
+	char mech_name[32];
+	pid_t coordinator;
 	struct err_sink err;
 	uint64_t n_client; /* measured round trips the client completed */
 	uint64_t n_last;   /* measured messages the last service received */
 	double seconds;	   /* client's wall time over the measured part */
 	struct cpu_use use[MAX_CHAIN + 1];
+	int counted[MAX_CHAIN + 1];
+	struct mech_counters counts[MAX_CHAIN + 1];
+	_Alignas(64) unsigned char chan_mem[MAX_CHAIN][CHAN_SHARED_SIZE];
+	_Alignas(64) unsigned char row_mem[ROW_SHARED_SIZE];
 	int64_t samples[]; /* round trips [count], then one way [count] */
 };
 
@@ -211,12 +233,9 @@ static int pin(int cpu)
 	return 0;
 }
 
-static _Noreturn void child(struct ctx *x, int idx, pid_t coordinator)
+static void set_role(const struct run_cfg *c, int idx)
 {
-	const struct run_cfg *c = x->cfg;
 	static char role[32];
-	bool shared = false;
-	int i, ret = -1;
 
 	if (idx)
 		snprintf(role, sizeof(role), "service %d (%s)", idx,
@@ -224,12 +243,68 @@ static _Noreturn void child(struct ctx *x, int idx, pid_t coordinator)
 	else
 		snprintf(role, sizeof(role), "client (%s)", c->mech->name);
 	bench_role = role;
-	bench_sink = &x->sh->err;
-	/* an interrupted suite must not leave processes blocked forever */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != coordinator)
-		_exit(1);
-	/* a dead peer should read as EPIPE with a message, not a signal */
-	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Where rpal-run is: $RPAL_RUN, beside this program (an install, the VM),
+ * in the build tree's tools/, else PATH.
+ */
+static const char *rpal_run_path(const char *self, char *buf, size_t len)
+{
+	const char *env = getenv("RPAL_RUN");
+	const char *slash = strrchr(self, '/');
+	static const char *const rel[] = { "rpal-run", "../tools/rpal-run" };
+	size_t i;
+
+	if (env && *env)
+		return env;
+	for (i = 0; slash && i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(buf, len, "%.*s/%s", (int)(slash - self), self,
+			 rel[i]);
+		if (!access(buf, X_OK))
+			return buf;
+	}
+	return "rpal-run";
+}
+
+/*
+ * A MECH_RPAL_RUN process: exec this program again under rpal-run, so
+ * that its code, stack and heap lie in its slot, with the run's memfd
+ * open at @fd; run_row_process() picks up from there.
+ */
+static void exec_in_slot(int fd, int idx)
+{
+	char self[4096], tool[4200], name[24], fd_s[16], idx_s[16];
+	const char *run;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0 || n == (ssize_t)sizeof(self) - 1) {
+		bench_fail("readlink(/proc/self/exe)");
+		return;
+	}
+	self[n] = 0;
+	if (fcntl(fd, F_SETFD, 0)) {
+		bench_fail("fcntl(F_SETFD)");
+		return;
+	}
+	run = rpal_run_path(self, tool, sizeof(tool));
+	snprintf(name, sizeof(name), idx ? "bench-svc%d" : "bench-client", idx);
+	snprintf(fd_s, sizeof(fd_s), "%d", fd);
+	snprintf(idx_s, sizeof(idx_s), "%d", idx);
+	fflush(stderr);
+	execlp(run, run, "--name", name, "--", self, ROW_PROCESS_OPT, fd_s,
+	       idx_s, (char *)NULL);
+	bench_fail("cannot exec %s (set RPAL_RUN or PATH)", run);
+}
+
+/* A process of the run, from its placement on: attach, loop, teardown. */
+static _Noreturn void row_process(struct ctx *x, int idx)
+{
+	const struct run_cfg *c = x->cfg;
+	const struct mech *m = c->mech;
+	bool shared = false;
+	int i, ret = -1;
+
 	if (pin(cpu_of(c, idx)))
 		goto out;
 	if (posix_memalign((void **)&x->buf, 64, (c->size + 63) / 64 * 64)) {
@@ -242,6 +317,7 @@ static _Noreturn void child(struct ctx *x, int idx, pid_t coordinator)
 	for (i = 0; i < c->chain; i++) {
 		struct chan *ch = &x->ch[i];
 
+		ch->proc = idx;
 		if (i == idx - 1 || i == idx) {
 			ch->side = i == idx ? SIDE_A : SIDE_B;
 			ch->cpu_shared = shared;
@@ -252,11 +328,93 @@ static _Noreturn void child(struct ctx *x, int idx, pid_t coordinator)
 		}
 	}
 	ret = idx ? service_loop(x, idx) : client_loop(x);
+	if (!ret && m->counters) {
+		if (m->counters(&x->sh->counts[idx]))
+			ret = -1;
+		else
+			x->sh->counted[idx] = 1;
+	}
 out:
 	for (i = 0; i < c->chain; i++)
 		if (x->ch[i].priv && x->ch[i].mech->teardown(&x->ch[i]))
 			ret = -1;
 	_exit(ret ? 1 : 0);
+}
+
+static _Noreturn void child(struct ctx *x, int idx, pid_t coordinator, int fd)
+{
+	set_role(x->cfg, idx);
+	bench_sink = &x->sh->err;
+	/*
+	 * An interrupted suite must not leave processes blocked forever;
+	 * the death signal survives the exec of a MECH_RPAL_RUN process.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != coordinator)
+		_exit(1);
+	/* a dead peer should read as EPIPE with a message, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	if (x->cfg->mech->flags & MECH_RPAL_RUN) {
+		exec_in_slot(fd, idx);
+		_exit(1);
+	}
+	row_process(x, idx);
+}
+
+static _Noreturn void bad_row_process(const char *why)
+{
+	fprintf(stderr,
+		"rpal-bench: %s: %s is for rpal-bench's own use, "
+		"after rpal-run\n",
+		why, ROW_PROCESS_OPT);
+	_exit(2);
+}
+
+_Noreturn void run_row_process(int argc, char **argv)
+{
+	static struct run_cfg cfg;
+	struct ctx x = { .cfg = &cfg };
+	struct shared *sh;
+	struct stat st;
+	char *end;
+	long fd, idx;
+	int i;
+
+	if (argc != 4)
+		bad_row_process("wrong arguments");
+	fd = strtol(argv[2], &end, 10);
+	if (*end || fd < 0 || fd > INT32_MAX || fstat((int)fd, &st) ||
+	    (size_t)st.st_size < sizeof(*sh))
+		bad_row_process("not a run's memory");
+	sh = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  (int)fd, 0);
+	if (sh == MAP_FAILED || sh->magic != SHARED_MAGIC ||
+	    sh->len != (size_t)st.st_size)
+		bad_row_process("not a run's memory");
+	close((int)fd);
+	cfg = sh->cfg;
+	cfg.mech = mech_find(sh->mech_name);
+	idx = strtol(argv[3], &end, 10);
+	if (*end || !cfg.mech || idx < 0 || idx > cfg.chain ||
+	    cfg.chain > MAX_CHAIN)
+		bad_row_process("bad process index");
+	set_role(&cfg, (int)idx);
+	bench_sink = &sh->err;
+	if (getppid() != sh->coordinator) {
+		bench_failx("the coordinator (pid %d) is gone; parent is %d",
+			    (int)sh->coordinator, (int)getppid());
+		_exit(1);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	x.sh = sh;
+	for (i = 0; i < cfg.chain; i++) {
+		x.ch[i].mech = cfg.mech;
+		x.ch[i].max_msg = cfg.size;
+		x.ch[i].side = -1;
+		x.ch[i].shared = sh->chan_mem[i];
+		x.ch[i].row_shared = sh->row_mem;
+		x.ch[i].procs = cfg.chain + 1;
+	}
+	row_process(&x, (int)idx);
 }
 
 /*
@@ -435,10 +593,15 @@ static void collect(const struct run_cfg *c, struct shared *sh,
 			res->neg_oneway++;
 	dist_of(rtt, res->n, &res->rtt);
 	dist_of(oneway, res->n, &res->oneway);
+	res->counted = true;
 	for (p = 0; p <= c->chain; p++) {
 		double s =
 			(double)(sh->use[p].user_ns + sh->use[p].sys_ns) * 1e-9;
 
+		res->counted = res->counted && sh->counted[p];
+		res->counts.sends += sh->counts[p].sends;
+		res->counts.direct += sh->counts[p].direct;
+		res->counts.proxied += sh->counts[p].proxied;
 		if (p)
 			res->cpu_services += s;
 		else
@@ -454,7 +617,7 @@ int run_one(const struct run_cfg *c, struct run_result *res)
 	struct ctx x = { .cfg = c };
 	struct load_probe lp = { 0 };
 	const char *why;
-	int i, n = 0;
+	int i, n = 0, fd;
 
 	memset(res, 0, sizeof(*res));
 	res->other_load = -1;
@@ -470,19 +633,36 @@ int run_one(const struct run_cfg *c, struct run_result *res)
 		return 0;
 	}
 	res->status = RUN_FAILED;
-	x.sh = mmap(NULL, sh_len, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* a file, not anonymous memory: it must outlive an exec */
+	fd = memfd_create("rpal-bench-row", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)sh_len)) {
+		bench_fail("memfd of %zu bytes for results", sh_len);
+		snprintf(res->why, sizeof(res->why), "no memory for results");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	x.sh = mmap(NULL, sh_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (x.sh == MAP_FAILED) {
 		bench_fail("mmap of %zu bytes for results", sh_len);
 		snprintf(res->why, sizeof(res->why), "no memory for results");
+		close(fd);
 		return -1;
 	}
+	x.sh->magic = SHARED_MAGIC;
+	x.sh->len = sh_len;
+	x.sh->cfg = *c;
+	snprintf(x.sh->mech_name, sizeof(x.sh->mech_name), "%s", c->mech->name);
+	x.sh->coordinator = me;
 	bench_sink = &x.sh->err;
 	for (i = 0; i < c->chain; i++) {
 		x.ch[i].mech = c->mech;
 		x.ch[i].max_msg = c->size;
 		x.ch[i].side = -1;
-		if (c->mech->setup(&x.ch[i]))
+		x.ch[i].shared = x.sh->chan_mem[i];
+		x.ch[i].row_shared = x.sh->row_mem;
+		x.ch[i].procs = c->chain + 1;
+		if (c->mech->setup && c->mech->setup(&x.ch[i]))
 			goto out;
 	}
 	/* children must not flush the coordinator's buffers again */
@@ -499,7 +679,7 @@ int run_one(const struct run_cfg *c, struct run_result *res)
 			goto out;
 		}
 		if (!pids[n])
-			child(&x, n, me);
+			child(&x, n, me, fd);
 	}
 	for (i = 0; i < c->chain; i++)
 		c->mech->teardown(&x.ch[i]);
@@ -518,5 +698,6 @@ out:
 		snprintf(res->why, sizeof(res->why), "setup failed");
 	bench_sink = NULL;
 	munmap(x.sh, sh_len);
+	close(fd);
 	return res->status == RUN_FAILED ? -1 : 0;
 }

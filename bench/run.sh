@@ -29,23 +29,31 @@ DESCRIPTION
     Mechanisms: epoll + AF_UNIX stream (the baseline), pipe, io_uring +
     AF_UNIX (liburing), eventfd + shared memory, futex + shared memory,
     a busy-polling shared-memory ring (the ceiling; it burns a core, which
-    its CPU column shows), and RPAL, listed as pending until rpal-bench
-    can start its processes under rpal-run (rpal-demo measures RPAL in
-    the VM meanwhile). Sizes 32 B, 256 B, 4 KiB, 64 KiB; client and server on
-    the same CPU and on two CPUs; chains of 1, 2 and 4 services (epoll +
-    AF_UNIX). `perf bench sched pipe` runs first as a reference row.
-    Last, rpal-bench-switch times the runtime's own call switch between
-    two contexts of one process (with and without WRPKRU, fsbase by
-    wrfsbase or arch_prctl, as the CPU allows): the floor an RPAL call
-    can reach here; its table ends results.md.
+    its CPU column shows), and RPAL: its processes are re-executed under
+    rpal-run and talk through librpal-rt; it needs rpal.ko, so on a
+    machine without the module its rows say "unavailable here" and
+    --vm measures them. Sizes 32 B, 256 B, 4 KiB, 64 KiB; client and
+    server on the same CPU and on two CPUs; chains of 1, 2 and 4 services
+    (epoll + AF_UNIX and RPAL). `perf bench sched pipe` runs first as a
+    reference row. Last, rpal-bench-switch times the runtime's own call
+    switch between two contexts of one process (with and without WRPKRU,
+    fsbase by wrfsbase or arch_prctl, as the CPU allows): the floor an
+    RPAL call can reach here; its table ends results.md.
+
+    --vm runs the same suite, every mechanism and RPAL, inside the test
+    VM (tools/vm/rpal-vm: QEMU TCG, Debian's kernel, rpal.ko loaded).
+    There every timing is emulated: only ratios within that run mean
+    something, and even those are distorted (TCG makes syscalls and
+    WRPKRU expensive in its own way). perf is not in the VM: no
+    reference row there.
 
     Honest work: every receiver reads every byte and verifies a checksum
     the sender computed (a mismatch fails the row and the run); blocking
     mechanisms block; processes are forked, not threads.
 
     A full run takes at most about 5 minutes (each row stops measuring
-    after --max-seconds); --quick well under 30 seconds. Progress goes to
-    stderr. Keep the machine otherwise idle: the numbers are only as
+    after --max-seconds); --quick well under 30 seconds; --vm about 5
+    minutes (--quick: 1). Progress goes to stderr. Keep the machine otherwise idle: the numbers are only as
     quiet as the machine, and rows during which other processes used 10%
     or more of the row's CPUs are starred in the report.
 
@@ -70,6 +78,12 @@ OPTIONS
                        of 8, at least 32 (default 32,256,4096,65536)
         --no-perf      skip the `perf bench sched pipe` reference
         --no-plot      skip the PNG
+        --vm           measure inside the test VM, RPAL included
+                       (defaults there: 50000 round trips, 3 s per row;
+                       needs the build tree with rpal.ko for the kernel:
+                       tools/dev.sh build)
+        --kernel K     the VM's kernel: 6.12 (default) or 6.1
+        --no-pku       the VM's CPU without protection keys
     -h, --help         this text
     -- ARGS            passed to rpal-bench as they are (see
                        `rpal-bench --help`), e.g. -- --chains 1,2,8
@@ -84,6 +98,7 @@ OUTPUT
                        size, log scale, same core and cross core
     DIR/perf-sched-pipe.txt
                        perf's raw output
+    DIR/vm.log         with --vm: everything the guest printed
 
 METHOD
     The client stamps the TSC as the last thing before handing a message
@@ -108,6 +123,7 @@ ENVIRONMENT
 
 EXAMPLES
     bench/run.sh --quick
+    bench/run.sh --vm
     bench/run.sh -b build-bench -o /tmp/bench
     bench/run.sh -m epoll_uds,futex_shm -s 32 -n 1000000 -t 30
 USAGE
@@ -120,7 +136,7 @@ die() {
 log() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 quick=0 count="" max_seconds="" out="" build=${RPAL_BUILD:-$top/build}
-mechs="" sizes="" perf=1 plot=1 extra=()
+mechs="" sizes="" perf=1 plot=1 extra=() vm=0 kernel=6.12 vm_pku=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	-q | --quick) quick=1 ;;
@@ -132,6 +148,9 @@ while [ $# -gt 0 ]; do
 	-s | --sizes) sizes=${2:?$1 needs a value}; shift ;;
 	--no-perf) perf=0 ;;
 	--no-plot) plot=0 ;;
+	--vm) vm=1 ;;
+	--kernel) kernel=${2:?$1 needs a value}; shift ;;
+	--no-pku) vm_pku=(--no-pku) ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; extra=("$@"); break ;;
 	*) usage >&2; die "unknown option: $1" 2 ;;
@@ -142,9 +161,17 @@ done
 if [ "$quick" = 1 ]; then
 	count=${count:-2000} max_seconds=${max_seconds:-0.2} perf_loops=2000
 	title="quick run (sanity check, not for quoting)" suffix=-quick
+elif [ "$vm" = 1 ]; then
+	count=${count:-50000} max_seconds=${max_seconds:-3}
+	title="full run in the test VM (emulated)" suffix=""
 else
 	count=${count:-200000} max_seconds=${max_seconds:-5} perf_loops=50000
 	title="full run" suffix=""
+fi
+if [ "$vm" = 1 ]; then
+	suffix=$suffix-vm$kernel
+	[ "$quick" = 1 ] && title="quick run in the test VM (emulated; sanity check)"
+	case $kernel in 6.1 | 6.12) ;; *) die "--kernel: 6.1 or 6.12" 2 ;; esac
 fi
 case $count in '' | *[!0-9]*) die "--count wants a number" 2 ;; esac
 
@@ -155,9 +182,16 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S "$top" -B "$build" -DRPAL_BUILD_MODULE=OFF >/dev/null ||
 		die "cmake configure failed in $build"
 fi
-log "building rpal-bench in $build"
-cmake --build "$build" --target rpal-bench rpal-bench-switch -- -j2 >/dev/null ||
-	die "build of rpal-bench failed (run: cmake --build $build --target rpal-bench)"
+if [ "$vm" = 1 ]; then
+	# the VM needs rpal.ko, rpal-run and the test image's programs too
+	log "building everything in $build (the VM needs rpal.ko and rpal-run)"
+	cmake --build "$build" -- -j2 >/dev/null ||
+		die "build failed (run: cmake --build $build)"
+else
+	log "building rpal-bench in $build"
+	cmake --build "$build" --target rpal-bench rpal-bench-switch -- -j2 >/dev/null ||
+		die "build of rpal-bench failed (run: cmake --build $build --target rpal-bench)"
+fi
 bin=$build/bench/rpal-bench
 [ -x "$bin" ] || die "no $bin after the build"
 
@@ -167,6 +201,88 @@ if [ -z "$out" ]; then
 	ln -sfn "$(basename "$out")" "$build/bench-results/latest"
 fi
 mkdir -p "$out"
+
+# The PNG from the CSV: the mechanisms with rows that ran, in table
+# order, and their labels as the CSV quotes them (gnuplot's word() keeps
+# quotes).
+make_plot() {
+	if ! command -v gnuplot >/dev/null; then
+		log "gnuplot not found: no plot"
+		return 0
+	fi
+	local pm pl sub
+	pm=$(awk -F, 'NR > 1 && $6 == 1 && $7 == "ok" && !seen[$1]++ \
+		{ printf "%s ", $1 }' "$out/results.csv")
+	pl=$(awk -F, 'NR > 1 && $6 == 1 && $7 == "ok" && !seen[$1]++ \
+		{ printf "%s ", $2 }' "$out/results.csv")
+	sub=$(sed -n 's/^| Machine | \(.*\) |$/\1/p; s/^| Kernel | \(.*\) |$/\1/p;
+		s/^| Environment | \*\*\(.*\)\*\* |$/\1/p;
+		s/^| Date | \(.*\) |$/\1/p' "$out/results.md" | paste -sd '|' |
+		sed 's/|/; /g')
+	[ -n "$pm" ] || return 0
+	gnuplot -e "csv='$out/results.csv'; out='$out/latency.png'" \
+		-e "mechs='$pm'; labels='$pl'; subtitle='$sub'" \
+		"$top/bench/plot.gp" || log "gnuplot failed: no plot"
+}
+
+list_results() {
+	log "results in $out:"
+	for f in "$out"/*; do printf '    %s\n' "${f##*/}" >&2; done
+}
+
+# --vm: the same suite inside the test VM, where rpal.ko is loaded, so
+# the RPAL rows run; the guest prints the report, the host files it.
+run_vm() {
+	local args=(-n "$count" -t "$max_seconds" --title "$title"
+		--csv /tmp/results.csv --md /tmp/results.md)
+	local sw_count=100000 q cmds log rows timeout st
+	[ -n "$mechs" ] && args+=(-m "$mechs")
+	[ -n "$sizes" ] && args+=(-s "$sizes")
+	[ "$quick" = 1 ] && sw_count=10000
+	q=$(printf '%q ' "${args[@]}" "${extra[@]}")
+	cmds="export PATH=/rpal/bin:\$PATH
+insmod /rpal/rpal.ko || { echo 'RPAL-VM-SUMMARY: 0 passed, 1 failed'; exit 1; }
+rpal-bench $q; st=\$?
+echo '@@@ results.md'; cat /tmp/results.md
+echo '@@@ results.csv'; cat /tmp/results.csv
+echo '@@@ switch'; rpal-bench-switch -n $sw_count || st=1
+echo \"@@@ status \$st\"
+rmmod rpal || echo '@@@ status 1'
+echo 'RPAL-VM-SUMMARY: 1 passed, 0 failed'
+exit 0"
+	# every row stops after max_seconds (x1.2 warm-up) plus start-up
+	rows=$("$bin" "${args[@]}" "${extra[@]}" --rows 2>/dev/null) || rows=80
+	timeout=$(awk -v r="$rows" -v t="$max_seconds" \
+		'BEGIN { printf "%d", r * (1.2 * t + 3) + 300 }')
+	log "the suite in the VM: $kernel kernel, $rows rows, at most ${timeout}s"
+	"$top/tools/vm/rpal-vm" --kernel "$kernel" "${vm_pku[@]}" \
+		--build "$build" --name "bench-$kernel" --timeout "$timeout" \
+		--run "$cmds" >&2 || die "the VM run failed (log: $build/vm-logs/bench-$kernel)"
+	log=$build/vm-logs/bench-$kernel/runner.log
+	tr -d '\r' <"$log" >"$out/vm.log"
+	section() {
+		awk -v want="@@@ $1" '/^@@@ / { on = ($0 == want); next } on' \
+			"$out/vm.log"
+	}
+	section results.md >"$out/results.md"
+	section results.csv >"$out/results.csv"
+	sw=$(section switch)
+	st=$(sed -n 's/^@@@ status //p' "$out/vm.log" | sort -n | tail -n1)
+	[ -s "$out/results.csv" ] || die "the VM printed no results (see $out/vm.log)"
+	printf '\n## The user-mode call path, in the VM (emulated)\n\n%s\n\n%s\n' \
+		"The runtime's own switch (call.S) between two contexts of one process, best of 5 runs of $sw_count round trips (rpal-bench-switch), under QEMU TCG: WRPKRU and arch_prctl cost what the emulator makes them cost." \
+		"$sw" >>"$out/results.md"
+	status=${st:-1}
+	[ "$status" -le 1 ] || status=1
+}
+
+if [ "$vm" = 1 ]; then
+	status=0
+	run_vm
+	[ "$plot" = 1 ] && make_plot
+	list_results
+	exit "$status"
+fi
 
 # Both processes of perf's pipe test on the CPU our same-core rows use.
 cpu0=$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//; s/[,-].*//') || cpu0=0
@@ -234,29 +350,7 @@ else
 	status=1
 fi
 
-if [ "$plot" = 1 ]; then
-	if command -v gnuplot >/dev/null; then
-		# the mechanisms with rows that ran, in table order, and their
-		# labels as the CSV quotes them (gnuplot's word() keeps quotes)
-		pm=$(awk -F, 'NR > 1 && $6 == 1 && $7 == "ok" && !seen[$1]++ \
-			{ printf "%s ", $1 }' "$out/results.csv")
-		pl=$(awk -F, 'NR > 1 && $6 == 1 && $7 == "ok" && !seen[$1]++ \
-			{ printf "%s ", $2 }' "$out/results.csv")
-		sub=$(sed -n 's/^| Machine | \(.*\) |$/\1/p; s/^| Kernel | \(.*\) |$/\1/p;
-			s/^| Environment | \*\*\(.*\)\*\* |$/\1/p;
-			s/^| Date | \(.*\) |$/\1/p' "$out/results.md" | paste -sd '|' |
-			sed 's/|/; /g')
-		if [ -n "$pm" ]; then
-			gnuplot -e "csv='$out/results.csv'; out='$out/latency.png'" \
-				-e "mechs='$pm'; labels='$pl'; subtitle='$sub'" \
-				"$top/bench/plot.gp" ||
-				log "gnuplot failed: no plot"
-		fi
-	else
-		log "gnuplot not found: no plot"
-	fi
-fi
+[ "$plot" = 1 ] && make_plot
 
-log "results in $out:"
-for f in "$out"/*; do printf '    %s\n' "${f##*/}" >&2; done
+list_results
 exit "$status"

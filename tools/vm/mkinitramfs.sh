@@ -35,8 +35,9 @@ cp "$RPAL_TOP/tools/vm/guest/init" "$stage/init"
 cp "$RPAL_TOP/tools/vm/guest/runner.sh" "$RPAL_TOP/tools/vm/guest/demo.sh" "$stage/rpal/"
 cp "$ko" "$stage/rpal/rpal.ko"
 cp -a "$build/vmtests/." "$stage/rpal/tests/"
-for tool in rpalctl rpal-run rpal-demo; do
-	[ -x "$build/tools/$tool" ] && cp "$build/tools/$tool" "$stage/rpal/bin/"
+for tool in tools/rpalctl tools/rpal-run tools/rpal-demo bench/rpal-bench \
+	bench/rpal-bench-switch; do
+	[ -x "$build/$tool" ] && cp "$build/$tool" "$stage/rpal/bin/"
 done
 # Commands for rpal.mode=run (rpal-vm --run).
 if [ -n "$run" ]; then
