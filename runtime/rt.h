@@ -139,6 +139,7 @@ _Static_assert(RPAL_RR_RSP == 8 * RPAL_RESCUE_RSP &&
  * pointer.
  */
 #define RPAL_KBLOCK_MAGIC 0x6b62706cu
+#define RPAL_OWED_KICKS 8
 struct __rpal_kblock {
 	struct rpal_call_record rec; /* rec.selector: "in a call" */
 	uint32_t magic;
@@ -163,6 +164,17 @@ struct __rpal_kblock {
 	/* Signals that arrived during a call, delivered after it. */
 	_Atomic uint64_t pending_sigs;
 	siginfo_t pending_info[64];
+	/*
+	 * Kicks owed by the code a call of this thread ran (its sends from
+	 * inside the call queue and do not call): made by this thread with
+	 * its own fd when the call returns, rather than each as a syscall
+	 * the callee's own thread runs by proxy. Only this kernel thread
+	 * touches them: the callee code that records them runs on it.
+	 */
+	uint32_t owed_kicks;
+	struct {
+		uint32_t service_id, kindex;
+	} owed[RPAL_OWED_KICKS];
 };
 
 _Static_assert(sizeof(struct __rpal_kblock) <= RPAL_KBLOCK_HDR, "kblock");

@@ -58,6 +58,18 @@ static bool context_runnable(const struct __rpal_tcb *r, uint64_t base)
 }
 
 /*
+ * The kicks the callee's sends owed (see owe_kick()). Its pushes worked
+ * in our address space, so we share slots with each target and may kick
+ * it with our own fd.
+ */
+static void pay_owed_kicks(struct __rpal_kblock *kb)
+{
+	for (uint32_t i = 0; i < kb->owed_kicks; i++)
+		__rpal_wake(kb->owed[i].service_id, kb->owed[i].kindex);
+	kb->owed_kicks = 0;
+}
+
+/*
  * The call: we own @r (CALL). Tell the receiver who we are and the module
  * what we run, enter, and come back when its code waits again.
  */
@@ -180,6 +192,9 @@ static int send_own(struct __rpal_thread *t, struct rpal_peer *peer,
 		if (__rpal_svc.have_pku)
 			__rpal_wrpkru(kb->pkru_own);
 	}
+	/* Also after a recovery: what the callee queued before stays queued. */
+	if (kb->owed_kicks)
+		pay_owed_kicks(kb);
 	if (atomic_load_explicit(&kb->pending_sigs, memory_order_relaxed))
 		__rpal_deliver_pending(kb);
 	return ret;
@@ -215,9 +230,35 @@ send_borrowed_armed(struct rpal_peer *peer, uint32_t receiver, const void *buf,
 }
 
 /*
+ * From inside a call, leave the kick to the caller, who makes it with its
+ * own fd as soon as the call returns: a syscall here would run in our
+ * own thread, by proxy (two more context switches). The caller's kblock
+ * is key-0 memory and this is its kernel thread. Returns false when the
+ * list is full: kick now.
+ */
+static bool owe_kick(struct __rpal_thread *t, uint32_t service_id,
+		     uint32_t kindex)
+{
+	struct __rpal_kblock *ckb =
+		(struct __rpal_kblock *)(uintptr_t)t->tcb->caller_kblock;
+	uint32_t i, n = ckb->owed_kicks;
+
+	for (i = 0; i < n; i++)
+		if (ckb->owed[i].service_id == service_id &&
+		    ckb->owed[i].kindex == kindex)
+			return true;
+	if (n == RPAL_OWED_KICKS)
+		return false;
+	ckb->owed[n].service_id = service_id;
+	ckb->owed[n].kindex = kindex;
+	ckb->owed_kicks = n + 1;
+	return true;
+}
+
+/*
  * A send from code running in a call (this thread's context is borrowed
- * by another service's thread): queue and kick, no nested call. Its
- * syscalls, the kick included, run in this service's own thread. A fault
+ * by another service's thread): queue, no nested call, and leave the kick
+ * to the caller. Its syscalls run in this service's own thread. A fault
  * here reaches the caller's handler, which hands the context back to
  * this thread (a rescue); the fault repeats on it, and our own handler
  * lands here.
@@ -243,7 +284,7 @@ static int send_borrowed(struct __rpal_thread *t, struct rpal_peer *peer,
 	if (ret)
 		return ret;
 	t->stats.sends++;
-	if (kick)
+	if (kick && !owe_kick(t, peer->id.id, kindex - 1))
 		__rpal_wake(peer->id.id, kindex - 1);
 	return 0;
 }
