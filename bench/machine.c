@@ -2,7 +2,8 @@
 /*
  * Describing the machine. Inside a VM, the exits and the host's
  * scheduling shape every number, which is why the tables print
- * "VM (emulated timings)" rather than leave the reader to guess.
+ * "VM, QEMU TCG (emulated timings)" or "VM (hardware-virtualised)"
+ * rather than leave the reader to guess.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -100,11 +101,17 @@ void machine_probe(struct machine *m)
 	if (!uname(&u))
 		snprintf(m->kernel, sizeof(m->kernel), "%s %s %s", u.sysname,
 			 u.release, u.machine);
-	if (m->vm && m->hypervisor[0])
+	/* QEMU without KVM emulates the CPU; other hypervisors run it. */
+	if (m->vm &&
+	    (!strcmp(m->hypervisor, "TCGTCGTCGTCG") || strstr(m->cpu, "TCG")))
 		snprintf(m->env, sizeof(m->env),
-			 "VM (emulated timings; hypervisor %s)", m->hypervisor);
+			 "VM, QEMU TCG (emulated CPU: emulated timings)");
+	else if (m->vm && m->hypervisor[0])
+		snprintf(m->env, sizeof(m->env),
+			 "VM (hardware-virtualised; hypervisor %s)",
+			 m->hypervisor);
 	else if (m->vm)
-		snprintf(m->env, sizeof(m->env), "VM (emulated timings)");
+		snprintf(m->env, sizeof(m->env), "VM (hardware-virtualised)");
 	else
 		snprintf(m->env, sizeof(m->env), "native");
 	gmtime_r(&now, &tm);

@@ -54,6 +54,18 @@ struct counts {
 	unsigned long long sends, direct, proxied;
 };
 
+/* The next RPAL row of the CSV split into @f; its field count, or 0. */
+static int next_rpal_row(FILE *csv, char *line, size_t len, char **f)
+{
+	while (fgets(line, (int)len, csv)) {
+		int n = csv_split(line, f, 64);
+
+		if (n >= 10 && !strcmp(f[C_MECH], "rpal"))
+			return n;
+	}
+	return 0;
+}
+
 static int run(const char *args)
 {
 	char cmd[512];
@@ -69,7 +81,7 @@ static int run(const char *args)
 TEST_T(rpal_rows_run_as_calls, 280)
 {
 	char line[4096], *f[64];
-	int rows = 0, chains = 0;
+	int rows = 0, chains = 0, n;
 	FILE *csv;
 
 	ASSERT_EQ(run("-n 500 -w 50 -m rpal,epoll_uds -s 32,4096 "
@@ -78,13 +90,10 @@ TEST_T(rpal_rows_run_as_calls, 280)
 		  0);
 	csv = fopen(CSV, "r");
 	ASSERT_TRUE(csv != NULL);
-	while (fgets(line, sizeof(line), csv)) {
-		int n = csv_split(line, f, 64);
+	while ((n = next_rpal_row(csv, line, sizeof(line), f))) {
 		struct counts c;
 		int chain;
 
-		if (n < 10 || strcmp(f[C_MECH], "rpal"))
-			continue;
 		TH_LOG("%s %s B x%s: %s %s; sends %s direct %s proxied %s",
 		       f[C_PLACE], f[C_SIZE], f[C_CHAIN], f[C_STATUS], f[C_WHY],
 		       f[n - 3], f[n - 2], f[n - 1]);
@@ -138,11 +147,7 @@ TEST_T(rpal_rows_detect_corruption, 200)
 		  1);
 	csv = fopen(CSV, "r");
 	ASSERT_TRUE(csv != NULL);
-	while (fgets(line, sizeof(line), csv)) {
-		int n = csv_split(line, f, 64);
-
-		if (n < 10 || strcmp(f[C_MECH], "rpal"))
-			continue;
+	while (next_rpal_row(csv, line, sizeof(line), f)) {
 		TH_LOG("%s B x%s: %s: %s", f[C_SIZE], f[C_CHAIN], f[C_STATUS],
 		       f[C_WHY]);
 		EXPECT_EQ(strcmp(f[C_STATUS], "failed"), 0);
