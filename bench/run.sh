@@ -53,9 +53,10 @@ DESCRIPTION
 
     A full run takes at most about 5 minutes (each row stops measuring
     after --max-seconds); --quick well under 30 seconds; --vm about 5
-    minutes (--quick: 1). Progress goes to stderr. Keep the machine otherwise idle: the numbers are only as
-    quiet as the machine, and rows during which other processes used 10%
-    or more of the row's CPUs are starred in the report.
+    minutes (--quick: 1). Progress goes to stderr. Keep the machine
+    otherwise idle: the numbers are only as quiet as the machine, and
+    rows during which other processes used 10% or more of the row's CPUs
+    are starred in the report.
 
 OPTIONS
     -q, --quick        short run: 2,000 round trips per row, at most
