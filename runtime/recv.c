@@ -77,24 +77,34 @@ struct wait_args {
 };
 
 /*
- * Record the wait the context is entering. Returns true if the wait
- * fiber, already asleep for an earlier wait, must look again: it polls
- * another epoll set, or the timeout changed.
+ * Record the wait the context is entering. Only the owner of the context
+ * writes (the thread itself, or code in a call of it), so a plain
+ * release store publishes the generation, and a wait like the last one
+ * (the usual loop) writes nothing. Returns true if the wait fiber,
+ * already asleep for an earlier wait, must look again: it polls another
+ * epoll set, or a deadline is to be (re)computed.
  */
 static bool wait_args_set(struct __rpal_thread *t, int epfd,
 			  struct epoll_event *events, int max, int timeout)
 {
-	bool changed = atomic_load_explicit(&t->wait_epfd,
-					    memory_order_relaxed) != epfd ||
-		       atomic_load_explicit(&t->wait_timeout,
-					    memory_order_relaxed) != timeout;
+	int old_epfd =
+		atomic_load_explicit(&t->wait_epfd, memory_order_relaxed);
+	int old_timeout =
+		atomic_load_explicit(&t->wait_timeout, memory_order_relaxed);
+	uint32_t gen;
 
+	if (old_epfd == epfd && old_timeout == timeout && timeout < 0 &&
+	    atomic_load_explicit(&t->wait_events, memory_order_relaxed) ==
+		    events &&
+	    atomic_load_explicit(&t->wait_max, memory_order_relaxed) == max)
+		return false;
 	atomic_store_explicit(&t->wait_epfd, epfd, memory_order_relaxed);
 	atomic_store_explicit(&t->wait_events, events, memory_order_relaxed);
 	atomic_store_explicit(&t->wait_max, max, memory_order_relaxed);
 	atomic_store_explicit(&t->wait_timeout, timeout, memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->wait_gen, 1, memory_order_release);
-	return changed;
+	gen = atomic_load_explicit(&t->wait_gen, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_gen, gen + 1, memory_order_release);
+	return old_epfd != epfd || old_timeout != timeout || timeout >= 0;
 }
 
 static uint32_t wait_args_get(struct __rpal_thread *t, struct wait_args *a)

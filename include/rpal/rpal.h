@@ -162,7 +162,7 @@ int rpal_recv(void *buf, size_t len, struct rpal_msg_info *info);
  *
  * From code running in a call, the message is queued (calls do not nest)
  * and written on the caller's thread: the service whose call runs this
- * code must share slots with @peer too, or the send fails -ECONNRESET.
+ * code must share slots with @peer too, or the send returns -ECONNRESET.
  *
  * Returns 0, or -EAGAIN (the queue is full), -EMSGSIZE, -ECONNRESET (the
  * peer died or detached during the send or the call), -ENOENT (no such
